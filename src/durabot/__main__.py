@@ -1,0 +1,5 @@
+"""Lets ``python -m durabot`` run the command-line interface."""
+
+from durabot.cli import app
+
+app()

@@ -1,0 +1,58 @@
+"""The one place where durabot's concrete parts are chosen and wired together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from durabot.config import Settings
+from durabot.engine.ports import UnitOfWorkFactory
+from durabot.engine.registry import Registry
+from durabot.engine.runner import Clock, Engine, utc_now
+from durabot.flows.add_machine import ADD_MACHINE
+from durabot.services.add_machine import AddMachineActions
+from durabot.services.library import BUTTON_PREFIX as LIBRARY_BUTTONS
+from durabot.services.library import Library
+from durabot.storage.database import Database
+from durabot.storage.unit_of_work import SqlAlchemyUnitOfWorkFactory
+
+ABOUT = (
+    "I keep your equipment library: every machine you look after, with its maker, model, "
+    "serial number and location. I remember where you are, so you can stop at any question and carry on later."
+)
+
+
+def build_registry() -> Registry:
+    """Every flow, command and button the bot understands."""
+    registry = Registry(about=ABOUT)
+    registry.add_flow(ADD_MACHINE, AddMachineActions(), "add a machine to your library")
+    library = Library()
+    registry.add_command("library", library, "list your machines, newest first")
+    registry.add_buttons(LIBRARY_BUTTONS, library)
+    return registry
+
+
+def build_engine(uow_factory: UnitOfWorkFactory, settings: Settings, clock: Clock = utc_now) -> Engine:
+    """An engine over ``uow_factory`` with the standard registry."""
+    return Engine(uow_factory, build_registry(), ttl=settings.state_ttl, clock=clock)
+
+
+@dataclass
+class App:
+    """The wired service: its database, units of work and engine."""
+
+    settings: Settings
+    database: Database
+    uow_factory: SqlAlchemyUnitOfWorkFactory
+    engine: Engine
+
+    async def close(self) -> None:
+        """Release the database connections."""
+        await self.database.dispose()
+
+
+def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> App:
+    """Wire everything for ``settings`` (read from the environment when not given)."""
+    settings = settings or Settings()
+    database = Database(settings.database_url)
+    uow_factory = SqlAlchemyUnitOfWorkFactory(database, clock)
+    return App(settings, database, uow_factory, build_engine(uow_factory, settings, clock))

@@ -1,0 +1,1 @@
+"""The conversation engine: applies each incoming event in one transaction."""

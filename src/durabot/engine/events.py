@@ -1,0 +1,82 @@
+"""Incoming events as the engine sees them: a typed message, a pressed button, or other content."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class EventKind(StrEnum):
+    """What the user did."""
+
+    TEXT = "text"
+    CALLBACK = "callback"
+    CONTENT = "content"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One update from a user, identified by the transport's ``update_id``.
+
+    Attributes:
+        update_id: Unique id of the update; the engine applies each id once.
+        chat_id: Chat the update came from; updates of one chat are applied in id order.
+        user_id: The user who sent it.
+        kind: Typed text, a pressed button, or content that is not text.
+        text: The typed text, or the button's data for a callback.
+        callback_id: Id to acknowledge a pressed button with.
+        content_type: For :attr:`EventKind.CONTENT`, what was sent ("photo", "sticker", …).
+    """
+
+    update_id: int
+    chat_id: int
+    user_id: int
+    kind: EventKind
+    text: str | None = None
+    callback_id: str | None = None
+    content_type: str | None = None
+
+    @classmethod
+    def message(cls, update_id: int, chat_id: int, user_id: int, text: str) -> Event:
+        """A typed message."""
+        return cls(update_id, chat_id, user_id, EventKind.TEXT, text=text)
+
+    @classmethod
+    def button(cls, update_id: int, chat_id: int, user_id: int, data: str, callback_id: str) -> Event:
+        """A pressed inline button carrying ``data``."""
+        return cls(update_id, chat_id, user_id, EventKind.CALLBACK, text=data, callback_id=callback_id)
+
+    @classmethod
+    def content(cls, update_id: int, chat_id: int, user_id: int, content_type: str) -> Event:
+        """Something other than text: a photo, a sticker, a voice note…"""
+        return cls(update_id, chat_id, user_id, EventKind.CONTENT, content_type=content_type)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready form for the inbox."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Event:
+        """Read back what :meth:`to_json` produced."""
+        return cls(**{**data, "kind": EventKind(data["kind"])})
+
+
+@dataclass(frozen=True)
+class Command:
+    """A ``/command`` parsed from typed text."""
+
+    name: str
+    argument: str
+
+    @classmethod
+    def parse(cls, text: str) -> Command | None:
+        """The command in ``text``, or ``None`` if it is not one (``/Cmd@bot arg`` → ``cmd``, ``arg``)."""
+        stripped = text.strip()
+        if not stripped.startswith("/") or len(stripped) == 1:
+            return None
+        head, _, argument = stripped[1:].partition(" ")
+        name = head.split("@", 1)[0].lower()
+        if not name or not all(ch.isalnum() or ch == "_" for ch in name):
+            return None
+        return cls(name, argument.strip())

@@ -1,0 +1,99 @@
+"""The engine's ports: the small interfaces its storage must offer, named by role."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from durabot.domain.machines import MachineRepository
+from durabot.engine.conversation import Conversation
+from durabot.engine.events import Event
+from durabot.replies import Outgoing
+
+
+class StaleConversationError(Exception):
+    """A conversation changed or vanished between loading and saving it."""
+
+
+class ConversationStore(Protocol):
+    """Where conversations live between steps."""
+
+    async def active(self, user_id: int, chat_id: int) -> Conversation | None:
+        """The user's most recently touched conversation in this chat, expired or not."""
+
+    async def find(self, user_id: int, chat_id: int, flow_name: str) -> Conversation | None:
+        """The user's conversation of this flow in this chat, expired or not."""
+
+    async def save(self, conversation: Conversation) -> Conversation:
+        """Insert or update; returns it with its id and the next version.
+
+        Raises:
+            StaleConversationError: the stored version is not the one loaded.
+        """
+
+    async def delete(self, conversation_id: int) -> None:
+        """Remove a conversation (finished, cancelled or expired)."""
+
+    async def delete_expired(self, now: datetime) -> int:
+        """Remove every conversation that expired before ``now``; returns how many."""
+
+
+class Inbox(Protocol):
+    """Received updates, kept until applied, and the record of which were applied."""
+
+    async def add(self, events: Sequence[Event], now: datetime, raw: Mapping[int, Any] | None = None) -> int:
+        """Store updates not seen before (by ``update_id``); returns how many were new."""
+
+    async def next_pending(self, chat_id: int) -> Event | None:
+        """The chat's unapplied update with the lowest ``update_id``."""
+
+    async def chats_with_pending(self, limit: int = 100) -> list[int]:
+        """Chats that have unapplied updates, oldest first."""
+
+    async def mark_done(self, update_id: int, outcome: str, now: datetime, error: str | None = None) -> None:
+        """Record that an update has been dealt with, and how."""
+
+
+class Outbox(Protocol):
+    """Messages waiting to be sent, written in the same transaction as the step that produced them."""
+
+    async def add(self, chat_id: int, messages: Sequence[Outgoing], update_id: int | None, now: datetime) -> None:
+        """Queue ``messages`` for the chat, in order."""
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every store; nothing is kept unless :meth:`commit` is called."""
+
+    conversations: ConversationStore
+    machines: MachineRepository
+    inbox: Inbox
+    outbox: Outbox
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    async def lock_chat(self, chat_id: int) -> None:
+        """Hold the chat's lock until the transaction ends; other workers on the chat wait."""
+
+    async def commit(self) -> None:
+        """Make everything written in this unit of work durable."""
+
+    async def rollback(self) -> None:
+        """Discard everything written in this unit of work."""
+
+
+class UnitOfWorkFactory(Protocol):
+    """Opens units of work, and says which of its errors are worth a retry."""
+
+    def __call__(self) -> UnitOfWork: ...
+
+    def is_conflict(self, error: BaseException) -> bool:
+        """A clash with concurrent work (unique violation, deadlock, stale version): retrying may succeed."""
+
+    def is_unavailable(self, error: BaseException) -> bool:
+        """The database cannot be reached or refused the work; the update must stay pending."""

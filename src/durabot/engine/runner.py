@@ -1,0 +1,163 @@
+"""The engine: stores incoming events in the inbox, then applies each in its own transaction."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from durabot.engine.dispatch import Dispatcher
+from durabot.engine.events import Event, EventKind
+from durabot.engine.ports import UnitOfWorkFactory
+from durabot.engine.registry import Registry
+from durabot.replies import CallbackAnswer, Outgoing, Reply
+
+log = structlog.get_logger("durabot.engine")
+
+APPLIED = "applied"
+FAILED = "failed"
+APOLOGY = (
+    "Sorry — something went wrong while handling your last message, and nothing from it was saved. "
+    "Your earlier answers are safe. Please send it again."
+)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The current time, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """An update the engine has dealt with: how it ended and what it queued for sending."""
+
+    update_id: int
+    outcome: str
+    outgoing: tuple[Outgoing, ...]
+
+
+class Engine:
+    """Applies each update exactly once, one transaction per update, per chat in ``update_id`` order.
+
+    Args:
+        uow_factory: Opens the transactions every step runs in.
+        registry: The flows, commands and buttons the bot understands.
+        ttl: How long an untouched conversation lives.
+        clock: Where the engine reads the time.
+        attempts: How many times a step that clashed with concurrent work is tried.
+    """
+
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        registry: Registry,
+        ttl: timedelta = timedelta(hours=24),
+        clock: Clock = utc_now,
+        attempts: int = 3,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._dispatcher = Dispatcher(registry, ttl)
+        self._clock = clock
+        self._attempts = attempts
+
+    async def receive(self, events: Sequence[Event], raw: Mapping[int, Any] | None = None) -> int:
+        """Store ``events`` in the inbox in one transaction; returns how many were new."""
+        async with self._uow_factory() as uow:
+            added = await uow.inbox.add(events, self._clock(), raw)
+            await uow.commit()
+        return added
+
+    async def handle(self, event: Event) -> list[Applied]:
+        """Receive one event and apply everything pending in its chat, this event included."""
+        await self.receive([event])
+        return await self.process_chat(event.chat_id)
+
+    async def process_chat(self, chat_id: int) -> list[Applied]:
+        """Apply the chat's pending updates in ``update_id`` order until none is left."""
+        applied: list[Applied] = []
+        while (result := await self._apply_next(chat_id)) is not None:
+            applied.append(result)
+        return applied
+
+    async def process_pending(self) -> int:
+        """Apply pending updates of every chat; returns how many were applied."""
+        total = 0
+        async with self._uow_factory() as uow:
+            chats = await uow.inbox.chats_with_pending()
+        for chat_id in chats:
+            total += len(await self.process_chat(chat_id))
+        return total
+
+    async def cleanup(self) -> int:
+        """Remove expired conversations; returns how many."""
+        async with self._uow_factory() as uow:
+            removed = await uow.conversations.delete_expired(self._clock())
+            await uow.commit()
+        if removed:
+            log.info("conversations.expired_removed", count=removed)
+        return removed
+
+    async def _apply_next(self, chat_id: int) -> Applied | None:
+        factory = self._uow_factory
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(lambda e: factory.is_conflict(e) or factory.is_unavailable(e)),
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential_jitter(initial=0.05, max=1.0),
+            reraise=True,
+        )
+        seen: list[Event] = []
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._apply_in_transaction(chat_id, seen)
+        except Exception as error:
+            if not seen or factory.is_unavailable(error):
+                raise
+            log.exception("engine.step_failed", update_id=seen[-1].update_id, chat_id=chat_id)
+            return await self._record_failure(seen[-1], error)
+        raise AssertionError("unreachable: tenacity either returns or re-raises")
+
+    async def _apply_in_transaction(self, chat_id: int, seen: list[Event]) -> Applied | None:
+        started = time.perf_counter()
+        async with self._uow_factory() as uow:
+            await uow.lock_chat(chat_id)
+            event = await uow.inbox.next_pending(chat_id)
+            if event is None:
+                return None
+            seen.append(event)
+            now = self._clock()
+            outgoing = await self._dispatcher.apply(event, uow, now)
+            await uow.outbox.add(chat_id, outgoing, event.update_id, now)
+            await uow.inbox.mark_done(event.update_id, APPLIED, now)
+            await uow.commit()
+        log.info(
+            "engine.update_applied",
+            update_id=event.update_id,
+            chat_id=chat_id,
+            messages=len(outgoing),
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return Applied(event.update_id, APPLIED, tuple(outgoing))
+
+    async def _record_failure(self, event: Event, error: BaseException) -> Applied | None:
+        apology: list[Outgoing] = [Reply(APOLOGY)]
+        if event.kind is EventKind.CALLBACK and event.callback_id:
+            apology.insert(0, CallbackAnswer(event.callback_id))
+        async with self._uow_factory() as uow:
+            await uow.lock_chat(event.chat_id)
+            pending = await uow.inbox.next_pending(event.chat_id)
+            if pending is None or pending.update_id != event.update_id:
+                return None
+            now = self._clock()
+            await uow.outbox.add(event.chat_id, apology, event.update_id, now)
+            await uow.inbox.mark_done(event.update_id, FAILED, now, error=repr(error)[:2000])
+            await uow.commit()
+        return Applied(event.update_id, FAILED, tuple(apology))
+

@@ -1,0 +1,1 @@
+"""Service layer: what each flow and command does with the domain inside a step's transaction."""

@@ -1,0 +1,47 @@
+"""The /library command: a user's machines, newest first, a page at a time with next/previous buttons."""
+
+from __future__ import annotations
+
+from durabot.engine.ports import UnitOfWork
+from durabot.flows.add_machine import one_line
+from durabot.replies import Button, Reply
+
+PAGE_SIZE = 10
+BUTTON_PREFIX = "lib:"
+
+
+class Library:
+    """Renders pages of the user's equipment library; stateless, so its buttons never expire."""
+
+    def __init__(self, page_size: int = PAGE_SIZE) -> None:
+        self._page_size = page_size
+
+    async def run(self, uow: UnitOfWork, user_id: int, argument: str) -> list[Reply]:
+        page = int(argument) if argument.isdigit() and int(argument) > 0 else 1
+        return [await self.page(uow, user_id, page)]
+
+    async def press(self, uow: UnitOfWork, user_id: int, data: str) -> list[Reply] | None:
+        if not data.isdigit() or int(data) < 1:
+            return None
+        return [await self.page(uow, user_id, int(data))]
+
+    async def page(self, uow: UnitOfWork, user_id: int, page: int) -> Reply:
+        """Page ``page`` (from 1) of the library; past the end shows the last page."""
+        total = await uow.machines.count(user_id)
+        if total == 0:
+            return Reply("Your library is empty. Send /addmachine to add your first machine.")
+        pages = -(-total // self._page_size)
+        page = min(page, pages)
+        machines = await uow.machines.newest_first(user_id, (page - 1) * self._page_size, self._page_size)
+        first = (page - 1) * self._page_size + 1
+        lines = [f"{first + index}. {one_line(machine)}" for index, machine in enumerate(machines)]
+        noun = "machine" if total == 1 else "machines"
+        header = f"Your library — {total} {noun}, newest first"
+        if pages > 1:
+            header += f" (page {page} of {pages})"
+        navigation = []
+        if page > 1:
+            navigation.append(Button("‹ Previous", f"{BUTTON_PREFIX}{page - 1}"))
+        if page < pages:
+            navigation.append(Button("Next ›", f"{BUTTON_PREFIX}{page + 1}"))
+        return Reply(header + ":\n" + "\n".join(lines), (tuple(navigation),) if navigation else ())

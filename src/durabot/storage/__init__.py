@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models, repositories and migrations for PostgreSQL and SQLite."""

@@ -1,0 +1,67 @@
+"""Opening the database: async engines for PostgreSQL and SQLite, with SQLite made durable and single-writer."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from durabot.config import normalise_database_url
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class Database:
+    """An async engine plus what durabot needs to know about its dialect.
+
+    On SQLite every transaction starts with ``BEGIN IMMEDIATE`` (so the single write
+    lock is taken before anything is read) and, within one process, transactions
+    queue on an asyncio lock instead of spinning on SQLite's busy handler.
+    """
+
+    def __init__(self, url: str, **engine_options: Any) -> None:
+        self.url = normalise_database_url(url)
+        self.dialect = make_url(self.url).get_backend_name()
+        self.engine: AsyncEngine = create_async_engine(self.url, **engine_options)
+        self.writer_lock: asyncio.Lock | None = None
+        if self.is_sqlite:
+            self.writer_lock = asyncio.Lock()
+            _make_sqlite_durable(self.engine)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether this is a SQLite database."""
+        return self.dialect == "sqlite"
+
+    @property
+    def is_postgresql(self) -> bool:
+        """Whether this is a PostgreSQL database."""
+        return self.dialect == "postgresql"
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+def _make_sqlite_durable(engine: AsyncEngine) -> None:
+    """WAL journal, full sync, enforced foreign keys, a busy timeout, and BEGIN IMMEDIATE."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=FULL",
+            "PRAGMA foreign_keys=ON",
+            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

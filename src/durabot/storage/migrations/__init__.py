@@ -1,0 +1,1 @@
+"""Alembic migrations for durabot's schema (PostgreSQL and SQLite)."""

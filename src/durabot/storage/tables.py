@@ -1,0 +1,142 @@
+"""The database tables, declared once for PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+Id = BigInteger().with_variant(Integer(), "sqlite")
+"""An auto-incrementing key: BIGINT on PostgreSQL, the rowid alias INTEGER on SQLite."""
+
+
+class Base(DeclarativeBase):
+    """Base of every table; constraint names follow :data:`NAMING_CONVENTION`."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: Json, int: BigInteger()}
+
+
+class ConversationStateRow(Base):
+    """A user's unfinished conversation in a chat."""
+
+    __tablename__ = "conversation_states"
+    __table_args__ = (
+        UniqueConstraint("user_id", "chat_id", "conversation_type"),
+        Index(None, "chat_id", "user_id", "updated_at"),
+        Index(None, "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    user_id: Mapped[int]
+    chat_id: Mapped[int]
+    conversation_type: Mapped[str] = mapped_column(String(64))
+    current_step: Mapped[str | None] = mapped_column(String(128))
+    state_data: Mapped[dict[str, Any]]
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    flow_version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class UserMachineRow(Base):
+    """A machine in a user's equipment library."""
+
+    __tablename__ = "user_machines"
+    __table_args__ = (
+        UniqueConstraint("user_id", "nickname"),
+        UniqueConstraint("user_id", "nickname_key"),
+        Index(None, "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    user_id: Mapped[int]
+    nickname: Mapped[str] = mapped_column(String(100))
+    nickname_key: Mapped[str] = mapped_column(String(100))
+    manufacturer: Mapped[str | None] = mapped_column(Text)
+    model_number: Mapped[str | None] = mapped_column(Text)
+    serial_number: Mapped[str | None] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(Text)
+    notes: Mapped[str | None] = mapped_column(Text)
+    photo_file_id: Mapped[str | None] = mapped_column(String(255))
+    ocr_data: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class TelegramUpdateRow(Base):
+    """The inbox: every received update, kept from before it is confirmed until after it is applied."""
+
+    __tablename__ = "telegram_updates"
+    __table_args__ = (
+        Index(None, "chat_id", "processed_at", "update_id"),
+        Index(None, "processed_at", "received_at"),
+    )
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chat_id: Mapped[int | None]
+    user_id: Mapped[int | None]
+    raw: Mapped[dict[str, Any]]
+    event: Mapped[dict[str, Any] | None]
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxMessageRow(Base):
+    """A message waiting to be sent, or the record of one that was sent or given up on."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "chat_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    chat_id: Mapped[int]
+    method: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    source_update_id: Mapped[int | None]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]

@@ -1,0 +1,94 @@
+"""The SQLAlchemy unit of work: one session, one transaction, and the chat lock for each dialect."""
+
+from __future__ import annotations
+
+import contextlib
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from durabot.engine.ports import StaleConversationError
+from durabot.engine.runner import Clock, utc_now
+from durabot.storage.database import Database
+from durabot.storage.repositories import (
+    SqlAlchemyConversationStore,
+    SqlAlchemyInbox,
+    SqlAlchemyMachineRepository,
+    SqlAlchemyOutbox,
+)
+
+CHAT_LOCK_NAMESPACE = 0x64_75_72_61  # "dura": keeps our advisory-lock keys apart from other applications'
+CONFLICT_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+
+
+def chat_lock_key(chat_id: int) -> int:
+    """The PostgreSQL advisory-lock key of a chat: a signed 64-bit mix of namespace and chat id."""
+    mixed = (chat_id * 0x9E3779B97F4A7C15 + CHAT_LOCK_NAMESPACE) & 0xFFFF_FFFF_FFFF_FFFF
+    return mixed - (1 << 64) if mixed >= 1 << 63 else mixed
+
+
+class SqlAlchemyUnitOfWork:
+    """A transaction over every SQLAlchemy repository; rolled back unless committed."""
+
+    def __init__(self, database: Database, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        self._database = database
+        self._sessions = sessions
+        self._clock = clock
+        self._exit_stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> Self:
+        if self._database.writer_lock is not None:
+            await self._exit_stack.enter_async_context(self._database.writer_lock)
+        self.session = await self._exit_stack.enter_async_context(self._sessions())
+        await self.session.begin()
+        self.conversations = SqlAlchemyConversationStore(self.session)
+        self.machines = SqlAlchemyMachineRepository(self.session, self._clock)
+        self.inbox = SqlAlchemyInbox(self.session, self._database.dialect)
+        self.outbox = SqlAlchemyOutbox(self.session)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await self.rollback()
+        finally:
+            await self._exit_stack.aclose()
+
+    async def lock_chat(self, chat_id: int) -> None:
+        """PostgreSQL: a transaction-scoped advisory lock. SQLite: the write lock taken at BEGIN."""
+        if self._database.is_postgresql:
+            await self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": chat_lock_key(chat_id)})
+
+    async def commit(self) -> None:
+        await self.session.commit()
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+
+
+class SqlAlchemyUnitOfWorkFactory:
+    """Opens :class:`SqlAlchemyUnitOfWork` on one database and classifies its errors."""
+
+    def __init__(self, database: Database, clock: Clock = utc_now) -> None:
+        self.database = database
+        self._sessions = async_sessionmaker(database.engine, expire_on_commit=False, autobegin=False)
+        self._clock = clock
+
+    def __call__(self) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(self.database, self._sessions, self._clock)
+
+    def is_conflict(self, error: BaseException) -> bool:
+        if isinstance(error, IntegrityError | StaleConversationError):
+            return True
+        if isinstance(error, DBAPIError):
+            return getattr(error.orig, "sqlstate", None) in CONFLICT_SQLSTATES
+        return False
+
+    def is_unavailable(self, error: BaseException) -> bool:
+        if isinstance(error, OperationalError | InterfaceError):
+            return not self.is_conflict(error)
+        return isinstance(error, DBAPIError) and error.connection_invalidated or isinstance(error, OSError)

@@ -1,0 +1,228 @@
+"""In-memory fakes of every port, shipped with the package for fast unit tests (no mocks needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+from durabot.domain.machines import Machine, MachineDraft, nickname_key
+from durabot.engine.conversation import Conversation
+from durabot.engine.events import Event
+from durabot.engine.ports import StaleConversationError
+from durabot.engine.runner import Clock, utc_now
+from durabot.replies import Outgoing
+
+
+@dataclass
+class InboxRecord:
+    """An update in the fake inbox."""
+
+    event: Event
+    received_at: datetime
+    processed_at: datetime | None = None
+    outcome: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class OutboxRecord:
+    """A queued message in the fake outbox."""
+
+    chat_id: int
+    message: Outgoing
+    update_id: int | None
+    created_at: datetime
+
+
+@dataclass
+class FakeData:
+    """Everything the fakes store; copied at the start of a unit of work, swapped in on commit."""
+
+    conversations: dict[int, Conversation] = field(default_factory=dict)
+    machines: list[Machine] = field(default_factory=list)
+    inbox: dict[int, InboxRecord] = field(default_factory=dict)
+    outbox: list[OutboxRecord] = field(default_factory=list)
+    next_id: int = 1
+
+    def new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+
+class InMemoryConversationStore:
+    """Conversations in a dict, with the same version check as the real store."""
+
+    def __init__(self, data: FakeData) -> None:
+        self._data = data
+
+    def _of(self, user_id: int, chat_id: int) -> list[Conversation]:
+        return [c for c in self._data.conversations.values() if (c.user_id, c.chat_id) == (user_id, chat_id)]
+
+    async def active(self, user_id: int, chat_id: int) -> Conversation | None:
+        mine = self._of(user_id, chat_id)
+        return max(mine, key=lambda c: (c.updated_at, c.id or 0)) if mine else None
+
+    async def find(self, user_id: int, chat_id: int, flow_name: str) -> Conversation | None:
+        return next((c for c in self._of(user_id, chat_id) if c.flow_name == flow_name), None)
+
+    async def save(self, conversation: Conversation) -> Conversation:
+        if conversation.id is None:
+            if await self.find(conversation.user_id, conversation.chat_id, conversation.flow_name):
+                raise StaleConversationError("a conversation of this flow already exists")
+            saved = replace(conversation, id=self._data.new_id(), version=conversation.version + 1)
+        else:
+            stored = self._data.conversations.get(conversation.id)
+            if stored is None or stored.version != conversation.version:
+                raise StaleConversationError(f"conversation {conversation.id} changed or vanished meanwhile")
+            saved = replace(conversation, version=conversation.version + 1)
+        assert saved.id is not None
+        self._data.conversations[saved.id] = saved
+        return saved
+
+    async def delete(self, conversation_id: int) -> None:
+        self._data.conversations.pop(conversation_id, None)
+
+    async def delete_expired(self, now: datetime) -> int:
+        expired = [key for key, c in self._data.conversations.items() if c.expires_at <= now]
+        for key in expired:
+            del self._data.conversations[key]
+        return len(expired)
+
+
+class InMemoryMachineRepository:
+    """Machines in a list; nicknames unique per user ignoring case, as in the database."""
+
+    def __init__(self, data: FakeData, clock: Clock) -> None:
+        self._data = data
+        self._clock = clock
+
+    async def add(self, draft: MachineDraft) -> Machine:
+        if await self.find_by_nickname(draft.user_id, draft.nickname):
+            raise ValueError("unique constraint: user_id, nickname_key")
+        machine = Machine(**draft.__dict__, id=self._data.new_id(), created_at=self._clock())
+        self._data.machines.append(machine)
+        return machine
+
+    async def find_by_nickname(self, user_id: int, nickname: str) -> Machine | None:
+        key = nickname_key(nickname)
+        return next(
+            (m for m in self._data.machines if m.user_id == user_id and nickname_key(m.nickname) == key), None
+        )
+
+    async def count(self, user_id: int) -> int:
+        return sum(1 for m in self._data.machines if m.user_id == user_id)
+
+    async def newest_first(self, user_id: int, offset: int, limit: int) -> list[Machine]:
+        mine = [m for m in self._data.machines if m.user_id == user_id]
+        mine.sort(key=lambda m: (m.created_at, m.id), reverse=True)
+        return mine[offset : offset + limit]
+
+
+class InMemoryInbox:
+    """The inbox as a dict keyed by update id."""
+
+    def __init__(self, data: FakeData) -> None:
+        self._data = data
+
+    async def add(self, events: Sequence[Event], now: datetime, raw: Mapping[int, Any] | None = None) -> int:
+        new = [event for event in events if event.update_id not in self._data.inbox]
+        for event in new:
+            self._data.inbox[event.update_id] = InboxRecord(event, now)
+        return len(new)
+
+    async def next_pending(self, chat_id: int) -> Event | None:
+        pending = [r.event for r in self._data.inbox.values() if r.event.chat_id == chat_id and not r.processed_at]
+        return min(pending, key=lambda e: e.update_id) if pending else None
+
+    async def chats_with_pending(self, limit: int = 100) -> list[int]:
+        chats = dict.fromkeys(r.event.chat_id for r in self._data.inbox.values() if not r.processed_at)
+        return list(chats)[:limit]
+
+    async def mark_done(self, update_id: int, outcome: str, now: datetime, error: str | None = None) -> None:
+        record = self._data.inbox[update_id]
+        record.processed_at, record.outcome, record.error = now, outcome, error
+
+
+class InMemoryOutbox:
+    """The outbox as a list, in the order messages were queued."""
+
+    def __init__(self, data: FakeData) -> None:
+        self._data = data
+
+    async def add(self, chat_id: int, messages: Sequence[Outgoing], update_id: int | None, now: datetime) -> None:
+        self._data.outbox.extend(OutboxRecord(chat_id, message, update_id, now) for message in messages)
+
+
+class FakeUnitOfWork:
+    """A unit of work over :class:`FakeData`: one at a time, all-or-nothing like a real transaction."""
+
+    def __init__(self, factory: FakeUnitOfWorkFactory) -> None:
+        self._factory = factory
+
+    async def __aenter__(self) -> Self:
+        await self._factory.lock.acquire()
+        self._working = copy.deepcopy(self._factory.data)
+        self.conversations = InMemoryConversationStore(self._working)
+        self.machines = InMemoryMachineRepository(self._working, self._factory.clock)
+        self.inbox = InMemoryInbox(self._working)
+        self.outbox = InMemoryOutbox(self._working)
+        self.committed = False
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._factory.lock.release()
+
+    async def lock_chat(self, chat_id: int) -> None:
+        """Nothing to do: fake units of work already run one at a time."""
+
+    async def commit(self) -> None:
+        self._factory.data = self._working
+        self._working = copy.deepcopy(self._working)
+        self._rebind()
+        self.committed = True
+        self._factory.commits += 1
+
+    async def rollback(self) -> None:
+        self._working = copy.deepcopy(self._factory.data)
+        self._rebind()
+
+    def _rebind(self) -> None:
+        self.conversations = InMemoryConversationStore(self._working)
+        self.machines = InMemoryMachineRepository(self._working, self._factory.clock)
+        self.inbox = InMemoryInbox(self._working)
+        self.outbox = InMemoryOutbox(self._working)
+
+
+class FakeUnitOfWorkFactory:
+    """Opens :class:`FakeUnitOfWork` on shared in-memory data; ``data`` is what has been committed."""
+
+    def __init__(self, clock: Clock = utc_now) -> None:
+        self.data = FakeData()
+        self.clock = clock
+        self.lock = asyncio.Lock()
+        self.commits = 0
+
+    def __call__(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self)
+
+    def is_conflict(self, error: BaseException) -> bool:
+        return isinstance(error, StaleConversationError)
+
+    def is_unavailable(self, error: BaseException) -> bool:
+        return isinstance(error, ConnectionError)
+
+    def sent_texts(self, chat_id: int | None = None) -> list[str]:
+        """The text of every committed message queued so far, optionally for one chat."""
+        return [
+            record.message.text
+            for record in self.data.outbox
+            if hasattr(record.message, "text") and (chat_id is None or record.chat_id == chat_id)
+            and record.message.method == "send_message"
+        ]
