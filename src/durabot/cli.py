@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Coroutine
+from typing import Any, NoReturn, TypeVar
+
+from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 import typer
 from rich.console import Console
@@ -14,14 +19,37 @@ from durabot.logs import configure_logging
 from durabot.service import run_service
 from durabot.storage.migrate import current_revision, upgrade
 
+T = TypeVar("T")
+
 app = typer.Typer(help="durabot: Telegram conversations that never lose their place or their data.", no_args_is_help=True)
 console = Console()
 
 
+def _fail(message: str) -> NoReturn:
+    console.print(f"[bold red]error:[/bold red] {message}", highlight=False)
+    raise typer.Exit(code=2)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as invalid:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in invalid.errors())
+        _fail(f"invalid configuration — {problems}")
+
+
 def _app() -> App:
-    settings = Settings()
+    settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
     return build_app(settings)
+
+
+def _run_async(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work``; a database that cannot be reached is reported in one line, not a traceback."""
+    try:
+        return asyncio.run(work)
+    except (OSError, OperationalError, InterfaceError) as error:
+        _fail(f"cannot use the database: {error}")
 
 
 @app.command()
@@ -36,7 +64,7 @@ def migrate() -> None:
         finally:
             await wired.close()
 
-    revision = asyncio.run(_migrate())
+    revision = _run_async(_migrate())
     console.print(f"Database is at revision [bold]{revision}[/bold].")
 
 
@@ -52,7 +80,7 @@ def cleanup() -> None:
         finally:
             await wired.close()
 
-    removed = asyncio.run(_cleanup())
+    removed = _run_async(_cleanup())
     console.print(f"Removed {removed} expired conversation{'s' if removed != 1 else ''}.")
 
 
@@ -71,4 +99,4 @@ def run() -> None:
         finally:
             await wired.close()
 
-    asyncio.run(_run())
+    _run_async(_run())

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from durabot.engine.dispatch import Dispatcher
 from durabot.engine.events import Event, EventKind
@@ -109,7 +109,7 @@ class Engine:
         retrying = AsyncRetrying(
             retry=retry_if_exception(lambda e: factory.is_conflict(e) or factory.is_unavailable(e)),
             stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential_jitter(initial=0.05, max=1.0),
+            wait=wait_random_exponential(multiplier=0.05, max=1.0),
             reraise=True,
         )
         seen: list[Event] = []

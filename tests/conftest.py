@@ -1,0 +1,141 @@
+"""Shared fixtures: real SQLite and PostgreSQL databases, migrated, one fresh schema per test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from durabot.storage.database import Database
+from durabot.storage.migrate import upgrade
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def pg_url() -> str:
+    """The PostgreSQL server the tests use."""
+    return os.environ.get("DURABOT_TEST_DATABASE_URL", DEFAULT_PG_URL)
+
+
+class Clock:
+    """A clock the tests move by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+async def _postgres_reachable() -> str | None:
+    probe = Database(pg_url())
+    try:
+        async with probe.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        return None
+    except Exception as error:  # any failure to connect means "no server"
+        return repr(error)
+    finally:
+        await probe.dispose()
+
+
+_pg_problem: list[str | None] = []
+
+
+def require_postgres() -> None:
+    """Skip when no server is reachable — but fail under CI, where PostgreSQL must be there."""
+    if not _pg_problem:
+        _pg_problem.append(asyncio.run(_postgres_reachable()))
+    problem = _pg_problem[0]
+    if problem is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"PostgreSQL is required under CI but unreachable at {pg_url()}: {problem}")
+    pytest.skip(f"PostgreSQL not reachable at {pg_url()}: {problem}")
+
+
+@dataclass
+class ScratchDatabase:
+    """A database ready for a test, and how to open another handle on the same data."""
+
+    kind: str
+    url: str
+    schema: str | None = None
+
+    def open(self) -> Database:
+        """A new, independent handle (engine and pool) on this test's database."""
+        if self.schema is None:
+            return Database(self.url)
+        return Database(self.url, connect_args={"server_settings": {"search_path": self.schema}})
+
+
+async def empty_database(kind: str, tmp_path: Path) -> ScratchDatabase:
+    """A brand-new, unmigrated database of ``kind``."""
+    if kind == "sqlite":
+        return ScratchDatabase("sqlite", f"sqlite:///{tmp_path / 'durabot.sqlite3'}")
+    schema = f"durabot_test_{uuid.uuid4().hex[:12]}"
+    admin = Database(pg_url())
+    async with admin.engine.begin() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    await admin.dispose()
+    return ScratchDatabase("postgresql", pg_url(), schema)
+
+
+async def drop_database(test_db: ScratchDatabase) -> None:
+    """Remove what :func:`empty_database` created (the SQLite file goes with tmp_path)."""
+    if test_db.schema is None:
+        return
+    admin = Database(pg_url())
+    async with admin.engine.begin() as connection:
+        await connection.execute(text(f'DROP SCHEMA IF EXISTS "{test_db.schema}" CASCADE'))
+    await admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_kind(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgresql":
+        require_postgres()
+    return str(request.param)
+
+
+@pytest.fixture
+async def unmigrated_db(db_kind: str, tmp_path: Path) -> AsyncIterator[ScratchDatabase]:
+    test_db = await empty_database(db_kind, tmp_path)
+    yield test_db
+    await drop_database(test_db)
+
+
+@pytest.fixture
+async def test_db(unmigrated_db: ScratchDatabase) -> ScratchDatabase:
+    """A migrated, empty database of each kind."""
+    database = unmigrated_db.open()
+    await upgrade(database)
+    await database.dispose()
+    return unmigrated_db
+
+
+@pytest.fixture
+async def postgres_db(tmp_path: Path) -> AsyncIterator[ScratchDatabase]:
+    """A migrated, empty PostgreSQL database, for behaviour only PostgreSQL has."""
+    require_postgres()
+    scratch = await empty_database("postgresql", tmp_path)
+    database = scratch.open()
+    await upgrade(database)
+    await database.dispose()
+    yield scratch
+    await drop_database(scratch)

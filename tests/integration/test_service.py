@@ -1,0 +1,118 @@
+"""The running service and the CLI: migrate on start, apply the inbox, clean up, stop on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from durabot.bootstrap import build_app
+from durabot.config import Settings
+from durabot.engine.events import Event
+from durabot.service import run_service
+from durabot.storage.migrate import current_revision
+from durabot.storage.tables import ConversationStateRow, OutboxMessageRow
+from tests.conftest import Clock
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, seconds: float = 30) -> None:
+    """Wait until ``check`` holds (a hang guard, not a timing assertion)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def test_service_migrates_applies_the_inbox_and_removes_expired_conversations(
+    tmp_path: Path, clock: Clock
+) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'service.sqlite3'}",
+        inbox_poll_seconds=0.05,
+        cleanup_interval_seconds=0.05,
+    )
+    app = build_app(settings, clock)
+    assert await current_revision(app.database) is None
+    stop = asyncio.Event()
+    service = asyncio.create_task(run_service(app, stop))
+
+    async def count(table: type) -> int:
+        async with app.database.engine.connect() as connection:
+            return int(await connection.scalar(select(func.count()).select_from(table)) or 0)
+
+    async def migrated() -> bool:
+        return await current_revision(app.database) == "0001"
+
+    try:
+        await eventually(migrated, "the service to migrate the database")
+        await app.engine.receive([Event.message(1, 42, 42, "/addmachine")])
+
+        async def replied() -> bool:
+            return await count(OutboxMessageRow) == 1
+
+        await eventually(replied, "the inbox update to be applied")
+        assert await count(ConversationStateRow) == 1
+        clock.advance(hours=25)
+
+        async def cleaned() -> bool:
+            return await count(ConversationStateRow) == 0
+
+        await eventually(cleaned, "the expired conversation to be removed")
+    finally:
+        stop.set()
+        await asyncio.wait_for(service, 30)
+        await app.close()
+
+
+def durabot(*args: str, database: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "LOG_FORMAT": "json"}
+    return subprocess.run(
+        [sys.executable, "-m", "durabot", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_cli_migrate_and_cleanup(tmp_path: Path) -> None:
+    database = tmp_path / "cli.sqlite3"
+    migrated = durabot("migrate", database=database)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "Database is at revision 0001." in migrated.stdout
+    cleaned = durabot("cleanup", database=database)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert "Removed 0 expired conversations." in cleaned.stdout
+
+
+def test_cli_rejects_an_unsupported_database_url(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": "mysql://root@localhost/x"}
+    result = subprocess.run(
+        [sys.executable, "-m", "durabot", "migrate"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert "DATABASE_URL" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'run.sqlite3'}", "LOG_FORMAT": "json"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "durabot", "run"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if "service.started" in line:
+                break
+        else:
+            raise AssertionError("the service never reported that it started")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        assert "service.stopped" in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
