@@ -147,6 +147,12 @@ class InMemoryInbox:
         record = self._data.inbox[update_id]
         record.processed_at, record.outcome, record.error = now, outcome, error
 
+    async def prune(self, processed_before: datetime) -> int:
+        old = [key for key, r in self._data.inbox.items() if r.processed_at and r.processed_at < processed_before]
+        for key in old:
+            del self._data.inbox[key]
+        return len(old)
+
 
 class InMemoryOutbox:
     """The outbox as a list, in the order messages were queued."""

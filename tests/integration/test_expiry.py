@@ -42,3 +42,16 @@ async def test_cleanup_removes_expired_conversations_only(harness: Harness) -> N
     assert remaining.chat_id == 2
     assert await harness.engine.cleanup() == 0
     assert (await stale.say("/addmachine"))[0].startswith("Step 1 of 6")
+
+
+async def test_cleanup_forgets_applied_updates_only_after_a_week(chat: Chat, harness: Harness) -> None:
+    from durabot.storage.tables import TelegramUpdateRow
+
+    await chat.say("/help")
+    harness.clock.advance(days=6)
+    await chat.say("/help")
+    await harness.engine.cleanup()
+    assert len(await harness.rows(TelegramUpdateRow)) == 2
+    harness.clock.advance(days=1, seconds=1)
+    await harness.engine.cleanup()
+    assert len(await harness.rows(TelegramUpdateRow)) == 1

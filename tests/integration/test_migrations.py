@@ -31,6 +31,11 @@ def _schema(connection: Connection) -> dict[str, object]:
     }
 
 
+def _sqlite_autoincrement_tables(connection: Connection) -> list[str]:
+    rows = connection.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").all()
+    return [name for name, sql in rows if "AUTOINCREMENT" in sql.upper()]
+
+
 async def test_upgrade_head_on_an_empty_database_matches_the_models(unmigrated_db: ScratchDatabase) -> None:
     database = unmigrated_db.open()
     try:
@@ -43,6 +48,11 @@ async def test_upgrade_head_on_an_empty_database_matches_the_models(unmigrated_d
         assert ("user_id", "nickname") in schema["user_machines"]["unique"]
         assert ("user_id", "chat_id", "conversation_type") in schema["conversation_states"]["unique"]
         assert schema["telegram_updates"]["pk"] == ["update_id"]
+        if database.is_sqlite:
+            async with database.engine.connect() as connection:
+                autoincrement = set(await connection.run_sync(_sqlite_autoincrement_tables))
+            declared = {t.name for t in Base.metadata.sorted_tables if t.dialect_options["sqlite"]["autoincrement"]}
+            assert autoincrement == declared == {"conversation_states", "user_machines", "outbox_messages"}
     finally:
         await database.dispose()
 

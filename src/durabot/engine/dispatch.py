@@ -232,6 +232,6 @@ class Dispatcher:
         if code == render.BACK:
             return await self._control(ctx, conversation, "back")
         step = self._entry(conversation).flow.current_step(conversation.answers)
-        if step is None or not code.isdigit() or int(code) >= len(step.choices):
+        if step is None or not (code.isascii() and code.isdigit()) or int(code) >= len(step.choices):
             return None
         return await self._answer(ctx, conversation, step.choices[int(code)].value)

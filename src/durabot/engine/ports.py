@@ -55,6 +55,9 @@ class Inbox(Protocol):
     async def mark_done(self, update_id: int, outcome: str, now: datetime, error: str | None = None) -> None:
         """Record that an update has been dealt with, and how."""
 
+    async def prune(self, processed_before: datetime) -> int:
+        """Forget updates applied before ``processed_before``; returns how many."""
+
 
 class Outbox(Protocol):
     """Messages waiting to be sent, written in the same transaction as the step that produced them."""

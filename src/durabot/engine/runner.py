@@ -26,6 +26,9 @@ APOLOGY = (
     "Your earlier answers are safe. Please send it again."
 )
 
+INBOX_RETENTION = timedelta(days=7)
+"""How long an applied update's id is kept to recognise a redelivery (Telegram retries for 24 h at most)."""
+
 Clock = Callable[[], datetime]
 
 
@@ -96,12 +99,18 @@ class Engine:
         return total
 
     async def cleanup(self) -> int:
-        """Remove expired conversations; returns how many."""
+        """Remove expired conversations, and inbox records past their retention; returns the conversations removed.
+
+        An applied update is remembered for :data:`INBOX_RETENTION` — far longer than Telegram
+        keeps redelivering one — so a late duplicate is still recognised.
+        """
+        now = self._clock()
         async with self._uow_factory() as uow:
-            removed = await uow.conversations.delete_expired(self._clock())
+            removed = await uow.conversations.delete_expired(now)
+            pruned = await uow.inbox.prune(now - INBOX_RETENTION)
             await uow.commit()
-        if removed:
-            log.info("conversations.expired_removed", count=removed)
+        if removed or pruned:
+            log.info("cleanup.done", expired_conversations=removed, pruned_updates=pruned)
         return removed
 
     async def _apply_next(self, chat_id: int) -> Applied | None:

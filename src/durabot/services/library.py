@@ -10,6 +10,13 @@ PAGE_SIZE = 10
 BUTTON_PREFIX = "lib:"
 
 
+def parse_page(text: str) -> int | None:
+    """A page number from 1 up written in ASCII digits, or ``None``."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        return None
+    return int(text) or None
+
+
 class Library:
     """Renders pages of the user's equipment library; stateless, so its buttons never expire."""
 
@@ -17,13 +24,12 @@ class Library:
         self._page_size = page_size
 
     async def run(self, uow: UnitOfWork, user_id: int, argument: str) -> list[Reply]:
-        page = int(argument) if argument.isdigit() and int(argument) > 0 else 1
+        page = parse_page(argument) or 1
         return [await self.page(uow, user_id, page)]
 
     async def press(self, uow: UnitOfWork, user_id: int, data: str) -> list[Reply] | None:
-        if not data.isdigit() or int(data) < 1:
-            return None
-        return [await self.page(uow, user_id, int(data))]
+        page = parse_page(data)
+        return [await self.page(uow, user_id, page)] if page else None
 
     async def page(self, uow: UnitOfWork, user_id: int, page: int) -> Reply:
         """Page ``page`` (from 1) of the library; past the end shows the last page."""

@@ -215,6 +215,12 @@ class SqlAlchemyInbox:
             .values(processed_at=now, outcome=outcome, error=error)
         )
 
+    async def prune(self, processed_before: datetime) -> int:
+        result = await self._session.execute(
+            delete(TelegramUpdateRow).where(TelegramUpdateRow.processed_at < processed_before)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
 
 class SqlAlchemyOutbox:
     """The outbox in ``outbox_messages``."""

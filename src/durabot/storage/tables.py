@@ -60,6 +60,7 @@ class ConversationStateRow(Base):
         UniqueConstraint("user_id", "chat_id", "conversation_type"),
         Index(None, "chat_id", "user_id", "updated_at"),
         Index(None, "expires_at"),
+        {"sqlite_autoincrement": True},  # ids are never reused: stale buttons must not match a new conversation
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -83,6 +84,7 @@ class UserMachineRow(Base):
         UniqueConstraint("user_id", "nickname"),
         UniqueConstraint("user_id", "nickname_key"),
         Index(None, "user_id", "created_at"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -127,6 +129,7 @@ class OutboxMessageRow(Base):
     __table_args__ = (
         Index(None, "status", "next_attempt_at"),
         Index(None, "chat_id", "id"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "user_id", "chat_id", "conversation_type", name="uq_conversation_states_user_id_chat_id_conversation_type"
         ),
+        sqlite_autoincrement=True,
     )
     op.create_index(
         "ix_conversation_states_chat_id_user_id_updated_at", "conversation_states", ["chat_id", "user_id", "updated_at"]
@@ -66,6 +67,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_user_machines"),
         sa.UniqueConstraint("user_id", "nickname", name="uq_user_machines_user_id_nickname"),
         sa.UniqueConstraint("user_id", "nickname_key", name="uq_user_machines_user_id_nickname_key"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_user_machines_user_id_created_at", "user_machines", ["user_id", "created_at"])
 
@@ -101,6 +103,7 @@ def upgrade() -> None:
         timestamp("created_at"),
         timestamp("sent_at", nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_outbox_messages"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_outbox_messages_status_next_attempt_at", "outbox_messages", ["status", "next_attempt_at"])
     op.create_index("ix_outbox_messages_chat_id_id", "outbox_messages", ["chat_id", "id"])
