@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -60,7 +61,8 @@ _pg_problem: list[str | None] = []
 def require_postgres() -> None:
     """Skip when no server is reachable — but fail under CI, where PostgreSQL must be there."""
     if not _pg_problem:
-        _pg_problem.append(asyncio.run(_postgres_reachable()))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:  # callable inside a running loop
+            _pg_problem.append(pool.submit(asyncio.run, _postgres_reachable()).result())
     problem = _pg_problem[0]
     if problem is None:
         return

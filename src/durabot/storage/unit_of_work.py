@@ -75,7 +75,7 @@ class SqlAlchemyUnitOfWorkFactory:
 
     def __init__(self, database: Database, clock: Clock = utc_now) -> None:
         self.database = database
-        self._sessions = async_sessionmaker(database.engine, expire_on_commit=False, autobegin=False)
+        self._sessions = async_sessionmaker(database.engine, expire_on_commit=False)
         self._clock = clock
 
     def __call__(self) -> SqlAlchemyUnitOfWork:

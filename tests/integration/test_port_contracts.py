@@ -1,0 +1,169 @@
+"""One contract suite per storage port, run on the in-memory fakes, real SQLite and real PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from durabot.domain.machines import MachineDraft
+from durabot.engine.conversation import Conversation
+from durabot.engine.events import Event
+from durabot.engine.ports import StaleConversationError, UnitOfWorkFactory
+from durabot.flows.add_machine import ADD_MACHINE
+from durabot.storage.migrate import upgrade
+from durabot.storage.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from durabot.testing import FakeUnitOfWorkFactory
+from tests.conftest import Clock, drop_database, empty_database, require_postgres
+
+TTL = timedelta(hours=24)
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def factory(request: pytest.FixtureRequest, clock: Clock, tmp_path: Path) -> AsyncIterator[UnitOfWorkFactory]:
+    if request.param == "memory":
+        yield FakeUnitOfWorkFactory(clock)
+        return
+    if request.param == "postgresql":
+        require_postgres()
+    scratch = await empty_database(request.param, tmp_path)
+    database = scratch.open()
+    await upgrade(database)
+    yield SqlAlchemyUnitOfWorkFactory(database, clock)
+    await database.dispose()
+    await drop_database(scratch)
+
+
+def fresh(clock: Clock, user_id: int = 1, chat_id: int = 1) -> Conversation:
+    return Conversation.start(ADD_MACHINE, user_id, chat_id, clock(), TTL)
+
+
+class TestConversationStore:
+    async def test_save_assigns_an_id_and_counts_versions(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+        async with factory() as uow:
+            first = await uow.conversations.save(fresh(clock))
+            second = await uow.conversations.save(first.advanced(ADD_MACHINE, first.answers.with_answer("nickname", "A"), clock(), TTL))
+            await uow.commit()
+        assert first.id is not None and (first.version, second.version) == (1, 2)
+        async with factory() as uow:
+            loaded = await uow.conversations.find(1, 1, "add_machine")
+        assert loaded is not None
+        assert (loaded.id, loaded.version, dict(loaded.answers.values)) == (first.id, 2, {"nickname": "A"})
+        assert loaded.current_step == "add_machine:manufacturer"
+        assert loaded.expires_at == clock() + TTL
+
+    async def test_saving_a_stale_version_is_refused(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+        async with factory() as uow:
+            saved = await uow.conversations.save(fresh(clock))
+            await uow.conversations.save(saved)
+            await uow.commit()
+        async with factory() as uow:
+            with pytest.raises(StaleConversationError):
+                await uow.conversations.save(saved)
+
+    async def test_active_is_the_most_recently_touched(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+        async with factory() as uow:
+            older = await uow.conversations.save(fresh(clock))
+            clock.advance(minutes=1)
+            newer = await uow.conversations.save(replace(fresh(clock), flow_name="other"))
+            await uow.conversations.save(fresh(clock, chat_id=2))
+            await uow.commit()
+        async with factory() as uow:
+            active = await uow.conversations.active(1, 1)
+            assert active is not None and active.id == newer.id
+            clock.advance(minutes=1)
+            await uow.conversations.save(replace(older, updated_at=clock()))
+            active = await uow.conversations.active(1, 1)
+            assert active is not None and active.id == older.id
+            assert await uow.conversations.active(1, 3) is None
+
+    async def test_delete_and_delete_expired(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+        async with factory() as uow:
+            gone = await uow.conversations.save(fresh(clock, chat_id=1))
+            await uow.conversations.save(fresh(clock, chat_id=2))
+            clock.advance(hours=1)
+            await uow.conversations.save(fresh(clock, chat_id=3))
+            assert gone.id is not None
+            await uow.conversations.delete(gone.id)
+            await uow.commit()
+        clock.advance(hours=23, seconds=1)
+        async with factory() as uow:
+            assert await uow.conversations.delete_expired(clock()) == 1
+            await uow.commit()
+        async with factory() as uow:
+            assert [await uow.conversations.active(1, chat) is not None for chat in (1, 2, 3)] == [False, False, True]
+
+
+class TestMachineRepository:
+    async def test_add_find_count_and_page(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+        async with factory() as uow:
+            for number in range(1, 6):
+                clock.advance(seconds=1)
+                await uow.machines.add(MachineDraft(user_id=7, nickname=f"Pump {number}", manufacturer="KSB"))
+            await uow.machines.add(MachineDraft(user_id=8, nickname="Pump 1"))
+            await uow.commit()
+        async with factory() as uow:
+            found = await uow.machines.find_by_nickname(7, "  pump   3 ")
+            assert found is not None and (found.nickname, found.manufacturer) == ("Pump 3", "KSB")
+            assert await uow.machines.find_by_nickname(7, "Pump 9") is None
+            assert (await uow.machines.count(7), await uow.machines.count(8), await uow.machines.count(9)) == (5, 1, 0)
+            page = await uow.machines.newest_first(7, 1, 2)
+            assert [m.nickname for m in page] == ["Pump 4", "Pump 3"]
+
+
+class TestInbox:
+    async def test_add_ignores_update_ids_already_seen(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+        events = [Event.message(5, 1, 1, "a"), Event.message(6, 1, 1, "b")]
+        async with factory() as uow:
+            assert await uow.inbox.add(events, clock()) == 2
+            assert await uow.inbox.add([*events, Event.message(7, 2, 2, "c")], clock()) == 1
+            await uow.commit()
+
+    async def test_pending_updates_come_lowest_id_first_per_chat(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+        async with factory() as uow:
+            await uow.inbox.add([Event.message(9, 1, 1, "late"), Event.message(3, 2, 2, "x")], clock())
+            await uow.inbox.add([Event.message(4, 1, 1, "early")], clock())
+            await uow.commit()
+        async with factory() as uow:
+            first = await uow.inbox.next_pending(1)
+            assert first == Event.message(4, 1, 1, "early")
+            assert sorted(await uow.inbox.chats_with_pending()) == [1, 2]
+            await uow.inbox.mark_done(4, "applied", clock())
+            await uow.commit()
+        async with factory() as uow:
+            assert (await uow.inbox.next_pending(1)) == Event.message(9, 1, 1, "late")
+            assert await uow.inbox.next_pending(3) is None
+
+    async def test_prune_forgets_only_old_applied_updates(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+        async with factory() as uow:
+            await uow.inbox.add([Event.message(1, 1, 1, "a"), Event.message(2, 1, 1, "b")], clock())
+            await uow.inbox.mark_done(1, "applied", clock())
+            clock.advance(days=8)
+            assert await uow.inbox.prune(clock() - timedelta(days=7)) == 1
+            assert await uow.inbox.add([Event.message(2, 1, 1, "b")], clock()) == 0
+            assert (await uow.inbox.next_pending(1)) == Event.message(2, 1, 1, "b")
+
+
+class TestUnitOfWork:
+    async def test_nothing_is_kept_without_commit(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+        async with factory() as uow:
+            await uow.machines.add(MachineDraft(user_id=1, nickname="Ghost"))
+            await uow.conversations.save(fresh(clock))
+            await uow.inbox.add([Event.message(1, 1, 1, "x")], clock())
+        async with factory() as uow:
+            assert await uow.machines.count(1) == 0
+            assert await uow.conversations.active(1, 1) is None
+            assert await uow.inbox.next_pending(1) is None
+
+    async def test_rollback_discards_and_the_unit_stays_usable(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+        async with factory() as uow:
+            await uow.machines.add(MachineDraft(user_id=1, nickname="Ghost"))
+            await uow.rollback()
+            await uow.machines.add(MachineDraft(user_id=1, nickname="Real"))
+            await uow.commit()
+        async with factory() as uow:
+            assert await uow.machines.count(1) == 1
+            assert await uow.machines.find_by_nickname(1, "real") is not None
