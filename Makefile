@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
+	$(BIN)/python -m mypy src tests
 	$(BIN)/python -m pytest
 
 run: $(STAMP)

@@ -10,12 +10,12 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
-from durabot.domain.machines import Machine, MachineDraft, nickname_key
+from durabot.domain.machines import Machine, MachineDraft, MachineRepository, nickname_key
 from durabot.engine.conversation import Conversation
 from durabot.engine.events import Event
-from durabot.engine.ports import StaleConversationError
+from durabot.engine.ports import ConversationStore, Inbox, Outbox, StaleConversationError
 from durabot.engine.runner import Clock, utc_now
-from durabot.replies import Outgoing
+from durabot.replies import Outgoing, Reply
 
 
 @dataclass
@@ -167,6 +167,11 @@ class InMemoryOutbox:
 class FakeUnitOfWork:
     """A unit of work over :class:`FakeData`: one at a time, all-or-nothing like a real transaction."""
 
+    conversations: ConversationStore
+    machines: MachineRepository
+    inbox: Inbox
+    outbox: Outbox
+
     def __init__(self, factory: FakeUnitOfWorkFactory) -> None:
         self._factory = factory
 
@@ -229,6 +234,5 @@ class FakeUnitOfWorkFactory:
         return [
             record.message.text
             for record in self.data.outbox
-            if hasattr(record.message, "text") and (chat_id is None or record.chat_id == chat_id)
-            and record.message.method == "send_message"
+            if isinstance(record.message, Reply) and (chat_id is None or record.chat_id == chat_id)
         ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -17,7 +19,7 @@ def _differences(connection: Connection) -> list[object]:
     return list(compare_metadata(context, Base.metadata))
 
 
-def _schema(connection: Connection) -> dict[str, object]:
+def _schema(connection: Connection) -> dict[str, dict[str, Any]]:
     inspector = inspect(connection)
     return {
         table: {

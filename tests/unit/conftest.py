@@ -26,7 +26,7 @@ def factory(clock: ManualClock) -> FakeUnitOfWorkFactory:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(state_ttl_hours=TTL.total_seconds() / 3600, _env_file=None)  # type: ignore[call-arg]
+    return Settings(state_ttl_hours=TTL.total_seconds() / 3600, _env_file=None)
 
 
 @pytest.fixture

@@ -211,9 +211,12 @@ class Dispatcher:
         expired: list[Outgoing] = [CallbackAnswer(callback_id, EXPIRED_BUTTON)]
         if data.startswith(FLOW_BUTTON_PREFIX):
             replies = await self._flow_button(ctx, conversation, data[len(FLOW_BUTTON_PREFIX) :])
+        elif routed := self._registry.button_handler(data):
+            handler, rest = routed
+            pressed = await handler.press(ctx.uow, ctx.event.user_id, rest)
+            replies = list(pressed) if pressed is not None else None
         else:
-            routed = self._registry.button_handler(data)
-            replies = await routed[0].press(ctx.uow, ctx.event.user_id, routed[1]) if routed else None
+            replies = None
         if replies is None:
             return expired
         return [CallbackAnswer(callback_id), *replies]

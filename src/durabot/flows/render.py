@@ -53,7 +53,9 @@ def _hint(step: Step, answers: Answers) -> str:
 def _buttons(step: Step, button_data: ButtonData | None) -> tuple[tuple[Button, ...], ...]:
     if button_data is None:
         return ()
-    rows = [(Button(choice.label, button_data(str(index))),) for index, choice in enumerate(step.choices)]
+    rows: list[tuple[Button, ...]] = [
+        (Button(choice.label, button_data(str(index))),) for index, choice in enumerate(step.choices)
+    ]
     controls = []
     if step.optional:
         controls.append(Button("Skip", button_data(SKIP)))

@@ -206,7 +206,7 @@ class SqlAlchemyInbox:
             .order_by(func.min(TelegramUpdateRow.received_at), func.min(TelegramUpdateRow.update_id))
             .limit(limit)
         )
-        return [int(chat_id) for chat_id in await self._session.scalars(query)]
+        return [int(chat_id) for chat_id in await self._session.scalars(query) if chat_id is not None]
 
     async def mark_done(self, update_id: int, outcome: str, now: datetime, error: str | None = None) -> None:
         await self._session.execute(

@@ -10,7 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from durabot.engine.ports import StaleConversationError
+from durabot.domain.machines import MachineRepository
+from durabot.engine.ports import ConversationStore, Inbox, Outbox, StaleConversationError
 from durabot.engine.runner import Clock, utc_now
 from durabot.storage.database import Database
 from durabot.storage.repositories import (
@@ -32,6 +33,12 @@ def chat_lock_key(chat_id: int) -> int:
 
 class SqlAlchemyUnitOfWork:
     """A transaction over every SQLAlchemy repository; rolled back unless committed."""
+
+    session: AsyncSession
+    conversations: ConversationStore
+    machines: MachineRepository
+    inbox: Inbox
+    outbox: Outbox
 
     def __init__(self, database: Database, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self._database = database
