@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime, timedelta
 
 from durabot.engine.conversation import Conversation
@@ -10,7 +11,7 @@ from durabot.engine.events import Command, Event, EventKind
 from durabot.engine.ports import UnitOfWork
 from durabot.engine.registry import AnswerRejected, FlowEntry, Registry
 from durabot.flows import render
-from durabot.flows.model import MAX_ANSWER_LENGTH, Answers, InvalidAnswer
+from durabot.flows.model import MAX_ANSWER_LENGTH, Answers, InvalidAnswer, Step
 from durabot.replies import CallbackAnswer, Outgoing, Reply
 
 FLOW_BUTTON_PREFIX = "f:"
@@ -96,24 +97,27 @@ class Dispatcher:
         flow = entry.flow
         step = flow.current_step(conversation.answers)
         assert step is not None, "a stored conversation always has an open question"
-        problem = ""
-        if not text.strip():
-            problem = "That answer was empty."
-        elif len(text.strip()) > MAX_ANSWER_LENGTH:
-            problem = (
-                f"That answer is {len(text.strip()):,} characters long; "
-                f"answers can be at most {MAX_ANSWER_LENGTH:,}. Please shorten it."
-            )
-        else:
-            try:
-                value = step.parse(text)
-            except InvalidAnswer as invalid:
-                problem = invalid.message
-            else:
-                problem = await entry.actions.check(ctx.uow, ctx.event.user_id, step, value) or ""
+        try:
+            value = self._parse(step, text)
+            problem = await entry.actions.check(ctx.uow, ctx.event.user_id, step, value)
+        except InvalidAnswer as invalid:
+            problem = invalid.message
         if problem:
             return [render.question(flow, conversation.answers, self._buttons(conversation), problem)]
         return await self._advance(ctx, conversation, conversation.answers.with_answer(step.key, value))
+
+    @staticmethod
+    def _parse(step: Step, text: str) -> Any:
+        """The step's value for ``text``; the limits every answer shares are checked first."""
+        trimmed = text.strip()
+        if not trimmed:
+            raise InvalidAnswer("That answer was empty.")
+        if len(trimmed) > MAX_ANSWER_LENGTH:
+            raise InvalidAnswer(
+                f"That answer is {len(trimmed):,} characters long; "
+                f"answers can be at most {MAX_ANSWER_LENGTH:,}. Please shorten it."
+            )
+        return step.parse(text)
 
     async def _advance(self, ctx: Context, conversation: Conversation, answers: Answers) -> list[Outgoing]:
         entry = self._entry(conversation)
