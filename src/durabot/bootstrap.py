@@ -31,9 +31,11 @@ def build_registry() -> Registry:
     return registry
 
 
-def build_engine(uow_factory: UnitOfWorkFactory, settings: Settings, clock: Clock = utc_now) -> Engine:
+def build_engine(
+    uow_factory: UnitOfWorkFactory, settings: Settings, clock: Clock = utc_now, registry: Registry | None = None
+) -> Engine:
     """An engine over ``uow_factory`` with the standard registry."""
-    return Engine(uow_factory, build_registry(), ttl=settings.state_ttl, clock=clock)
+    return Engine(uow_factory, registry or build_registry(), ttl=settings.state_ttl, clock=clock)
 
 
 @dataclass
@@ -44,6 +46,7 @@ class App:
     database: Database
     uow_factory: SqlAlchemyUnitOfWorkFactory
     engine: Engine
+    engine_registry: Registry
 
     async def close(self) -> None:
         """Release the database connections."""
@@ -55,4 +58,5 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> App:
     settings = settings or Settings()
     database = Database(settings.database_url)
     uow_factory = SqlAlchemyUnitOfWorkFactory(database, clock)
-    return App(settings, database, uow_factory, build_engine(uow_factory, settings, clock))
+    registry = build_registry()
+    return App(settings, database, uow_factory, build_engine(uow_factory, settings, clock, registry), registry)

@@ -16,7 +16,7 @@ from rich.console import Console
 from durabot.bootstrap import App, build_app
 from durabot.config import Settings
 from durabot.logs import configure_logging
-from durabot.service import run_service
+from durabot.service import Service
 from durabot.storage.migrate import current_revision, upgrade
 
 T = TypeVar("T")
@@ -84,19 +84,39 @@ def cleanup() -> None:
     console.print(f"Removed {removed} expired conversation{'s' if removed != 1 else ''}.")
 
 
+def _until_signalled() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
 @app.command()
 def run() -> None:
-    """Run the service until SIGTERM or Ctrl-C: migrate, apply updates, expire conversations."""
+    """Run the bot until SIGTERM or Ctrl-C.
+
+    Migrates the database, then takes updates (long polling, or a webhook when
+    WEBHOOK_URL is set), applies them, sends replies and expires old conversations.
+    Without TELEGRAM_BOT_TOKEN it starts the local sandbox and prints its chat page.
+    """
 
     async def _run() -> None:
         wired = _app()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
         try:
-            await run_service(wired, stop)
+            await Service(wired, announce=lambda line: print(line, flush=True)).run(_until_signalled())
         finally:
             await wired.close()
 
     _run_async(_run())
+
+
+@app.command()
+def sandbox(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8081, help="Port to listen on (0 picks a free one)."),
+) -> None:
+    """Run only the local Bot API sandbox and its chat page, for a bot started elsewhere."""
+    from durabot.sandbox import run_sandbox
+
+    run_sandbox(host, port)

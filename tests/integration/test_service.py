@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from durabot.bootstrap import build_app
 from durabot.config import Settings
-from durabot.engine.events import Event
-from durabot.service import run_service
+from durabot.sandbox import SandboxClient
+from durabot.service import SANDBOX_TOKEN, Service
 from durabot.storage.migrate import current_revision
 from durabot.storage.tables import ConversationStateRow, OutboxMessageRow
 from tests.conftest import Clock
@@ -30,34 +30,41 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str, seconds: f
         await asyncio.sleep(0.05)
 
 
-async def test_service_migrates_applies_the_inbox_and_removes_expired_conversations(
+async def test_service_without_a_token_talks_to_its_own_sandbox_and_expires_conversations(
     tmp_path: Path, clock: Clock
 ) -> None:
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'service.sqlite3'}",
+        sandbox_port=0,
         inbox_poll_seconds=0.05,
         cleanup_interval_seconds=0.05,
     )
     app = build_app(settings, clock)
     assert await current_revision(app.database) is None
+    announced: list[str] = []
     stop = asyncio.Event()
-    service = asyncio.create_task(run_service(app, stop))
+    service = asyncio.create_task(Service(app, announce=announced.append).run(stop))
 
     async def count(table: type) -> int:
         async with app.database.engine.connect() as connection:
             return int(await connection.scalar(select(func.count()).select_from(table)) or 0)
 
-    async def migrated() -> bool:
-        return await current_revision(app.database) == "0001"
+    async def announced_url() -> bool:
+        return bool(announced)
 
     try:
-        await eventually(migrated, "the service to migrate the database")
-        await app.engine.receive([Event.message(1, 42, 42, "/addmachine")])
+        await eventually(announced_url, "the chat page address")
+        url = announced[0].split("Chat with the bot at", 1)[1].strip().rstrip("/")
+        assert await current_revision(app.database) == "0001"
+        async with SandboxClient(url, SANDBOX_TOKEN) as sandbox:
+            await sandbox.send_text(42, "/addmachine")
 
-        async def replied() -> bool:
-            return await count(OutboxMessageRow) == 1
+            async def replied() -> bool:
+                return len(await sandbox.bot_messages(42)) == 1
 
-        await eventually(replied, "the inbox update to be applied")
+            await eventually(replied, "the bot's first question")
+            [question] = await sandbox.bot_messages(42)
+            assert question["text"].startswith("Step 1 of 6 · Nickname")
         assert await count(ConversationStateRow) == 1
         clock.advance(hours=25)
 
@@ -65,9 +72,10 @@ async def test_service_migrates_applies_the_inbox_and_removes_expired_conversati
             return await count(ConversationStateRow) == 0
 
         await eventually(cleaned, "the expired conversation to be removed")
+        assert await count(OutboxMessageRow) == 1
     finally:
         stop.set()
-        await asyncio.wait_for(service, 30)
+        await asyncio.wait_for(service, 60)
         await app.close()
 
 
@@ -99,7 +107,7 @@ def test_cli_rejects_an_unsupported_database_url(tmp_path: Path) -> None:
 
 
 def test_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'run.sqlite3'}", "LOG_FORMAT": "json"}
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'run.sqlite3'}", "LOG_FORMAT": "json", "SANDBOX_PORT": "0"}
     process = subprocess.Popen(
         [sys.executable, "-m", "durabot", "run"], env=env, stderr=subprocess.PIPE, text=True
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from durabot.engine.dispatch import Dispatcher
 from durabot.engine.events import Event, EventKind
 from durabot.engine.ports import UnitOfWorkFactory
 from durabot.engine.registry import Registry
+from durabot.failpoints import failpoint
 from durabot.replies import CallbackAnswer, Outgoing, Reply
 
 log = structlog.get_logger("durabot.engine")
@@ -69,6 +71,8 @@ class Engine:
         self._dispatcher = Dispatcher(registry, ttl)
         self._clock = clock
         self._attempts = attempts
+        self.on_applied: Callable[[Applied], None] = lambda applied: None
+        """Called after each update is committed (the service uses it to wake the relay)."""
 
     async def receive(self, events: Sequence[Event], raw: Mapping[int, Any] | None = None) -> int:
         """Store ``events`` in the inbox in one transaction; returns how many were new."""
@@ -82,21 +86,25 @@ class Engine:
         await self.receive([event])
         return await self.process_chat(event.chat_id)
 
-    async def process_chat(self, chat_id: int) -> list[Applied]:
-        """Apply the chat's pending updates in ``update_id`` order until none is left."""
+    async def process_chat(self, chat_id: int, stop: asyncio.Event | None = None) -> list[Applied]:
+        """Apply the chat's pending updates in ``update_id`` order until none is left (or ``stop`` is set)."""
         applied: list[Applied] = []
-        while (result := await self._apply_next(chat_id)) is not None:
+        while not (stop and stop.is_set()) and (result := await self._apply_next(chat_id)) is not None:
             applied.append(result)
+            self.on_applied(result)
         return applied
 
-    async def process_pending(self) -> int:
-        """Apply pending updates of every chat; returns how many were applied."""
-        total = 0
+    async def process_pending(self, concurrency: int = 4, stop: asyncio.Event | None = None) -> int:
+        """Apply pending updates of every chat, ``concurrency`` chats at a time; returns how many."""
         async with self._uow_factory() as uow:
             chats = await uow.inbox.chats_with_pending()
-        for chat_id in chats:
-            total += len(await self.process_chat(chat_id))
-        return total
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one_chat(chat_id: int) -> int:
+            async with gate:
+                return len(await self.process_chat(chat_id, stop))
+
+        return sum(await asyncio.gather(*(one_chat(chat_id) for chat_id in chats)))
 
     async def cleanup(self) -> int:
         """Remove expired conversations, and inbox records past their retention; returns the conversations removed.
@@ -146,6 +154,7 @@ class Engine:
             await uow.outbox.add(chat_id, outgoing, event.update_id, now)
             await uow.inbox.mark_done(event.update_id, APPLIED, now)
             await uow.commit()
+        failpoint("engine.after_commit")
         log.info(
             "engine.update_applied",
             update_id=event.update_id,

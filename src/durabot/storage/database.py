@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from durabot.config import normalise_database_url
 
@@ -40,6 +42,15 @@ class Database:
     def is_postgresql(self) -> bool:
         """Whether this is a PostgreSQL database."""
         return self.dialect == "postgresql"
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction that commits on success; on SQLite it queues for the writer lock."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self.writer_lock is not None:
+                await stack.enter_async_context(self.writer_lock)
+            connection = await stack.enter_async_context(self.engine.begin())
+            yield connection
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

@@ -1,0 +1,112 @@
+"""Translation between Telegram's wire format and engine events, and long-message splitting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from durabot.bootstrap import build_registry
+from durabot.engine.events import Event, EventKind
+from durabot.transport.telegram import MAX_MESSAGE_LENGTH, bot_commands, event_from_update, keyboard, split_text
+
+USER = {"id": 77, "is_bot": False, "first_name": "Ana"}
+CHAT = {"id": 77, "type": "private", "first_name": "Ana"}
+
+
+def message(update_id: int, **fields: Any) -> dict[str, Any]:
+    return {"update_id": update_id, "message": {"message_id": 5, "date": 1_700_000_000, "chat": CHAT, "from": USER, **fields}}
+
+
+def test_a_text_message_becomes_a_text_event() -> None:
+    assert event_from_update(message(10, text="Press 3")) == Event.message(10, 77, 77, "Press 3")
+
+
+def test_a_command_keeps_its_text() -> None:
+    raw = message(11, text="/addmachine", entities=[{"type": "bot_command", "offset": 0, "length": 11}])
+    assert event_from_update(raw) == Event.message(11, 77, 77, "/addmachine")
+
+
+@pytest.mark.parametrize(
+    ("fields", "content"),
+    [
+        ({"photo": [{"file_id": "p", "file_unique_id": "u", "width": 9, "height": 9}]}, "photo"),
+        (
+            {
+                "sticker": {
+                    "file_id": "s", "file_unique_id": "u", "width": 9, "height": 9,
+                    "is_animated": False, "is_video": False, "type": "regular",
+                }
+            },
+            "sticker",
+        ),
+        ({"voice": {"file_id": "v", "file_unique_id": "u", "duration": 2}}, "voice"),
+        ({"location": {"latitude": 1.0, "longitude": 2.0}}, "location"),
+        ({}, "message"),
+    ],
+)
+def test_other_content_becomes_a_content_event(fields: dict[str, Any], content: str) -> None:
+    event = event_from_update(message(12, **fields))
+    assert event == Event(12, 77, 77, EventKind.CONTENT, content_type=content)
+
+
+def test_a_button_press_becomes_a_callback_event() -> None:
+    raw = {
+        "update_id": 13,
+        "callback_query": {
+            "id": "cb-1",
+            "from": USER,
+            "chat_instance": "ci",
+            "data": "lib:2",
+            "message": {"message_id": 9, "date": 1_700_000_000, "chat": CHAT, "text": "Your library"},
+        },
+    }
+    assert event_from_update(raw) == Event.button(13, 77, 77, "lib:2", "cb-1")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"update_id": 14, "edited_message": message(0, text="x")["message"]},
+        {"update_id": 15, "my_chat_member": {"chat": CHAT}},
+        {"update_id": 16, "message": {"message_id": "not a number", "chat": "nonsense"}},
+        {"update_id": 17, "callback_query": {"id": "q", "from": USER, "chat_instance": "c", "inline_message_id": "i"}},
+    ],
+)
+def test_updates_the_bot_does_not_act_on_are_ignored_without_raising(raw: dict[str, Any]) -> None:
+    assert event_from_update(raw) is None
+
+
+def test_short_text_is_not_split() -> None:
+    assert split_text("hello") == ["hello"]
+
+
+def test_long_text_is_split_at_line_breaks() -> None:
+    lines = [f"{n:04d} " + "x" * 95 for n in range(100)]  # 100 lines of 100 characters
+    pieces = split_text("\n".join(lines))
+    assert all(len(piece) <= MAX_MESSAGE_LENGTH for piece in pieces)
+    assert "\n".join(pieces) == "\n".join(lines)
+    assert all(piece.split("\n")[0][:4].isdigit() for piece in pieces), "pieces start at a line start"
+
+
+@given(st.text(alphabet=st.sampled_from("ab \n"), max_size=20_000))
+def test_splitting_loses_only_the_separator_it_cut_at(text: str) -> None:
+    pieces = split_text(text, limit=100)
+    assert all(len(piece) <= 100 for piece in pieces)
+    assert len("".join(pieces)) >= len(text) - len(pieces) + 1
+
+
+def test_keyboard_from_stored_buttons() -> None:
+    markup = keyboard([[{"label": "Skip", "data": "f:1:2:s"}, {"label": "Cancel", "data": "f:1:2:x"}]])
+    assert markup is not None
+    assert [[(b.text, b.callback_data) for b in row] for row in markup.inline_keyboard] == [
+        [("Skip", "f:1:2:s"), ("Cancel", "f:1:2:x")]
+    ]
+    assert keyboard([]) is None
+
+
+def test_the_command_menu_lists_every_command() -> None:
+    names = [command.command for command in bot_commands(build_registry())]
+    assert names == ["addmachine", "library", "skip", "back", "cancel", "help"]
