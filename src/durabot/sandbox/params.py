@@ -73,8 +73,10 @@ class Params:
     def number(self, name: str) -> float | None:
         """A numeric parameter, ``None`` when absent or unreadable."""
         value = self._values.get(name)
+        if value is None or value == "":
+            return None
         try:
-            return None if value in (None, "") else float(value)
+            return float(value)
         except (TypeError, ValueError):
             return None
 
