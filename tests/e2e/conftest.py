@@ -106,8 +106,8 @@ class SandboxClient:
         self.url = url
         self.http = httpx.Client(base_url=f"{url}/sandbox/api/{token}", timeout=30)
 
-    def say(self, chat_id: int, text: str) -> int:
-        body = {"type": "message", "chat_id": chat_id, "user_id": chat_id, "text": text}
+    def say(self, chat_id: int, text: str, user_id: int | None = None) -> int:
+        body = {"type": "message", "chat_id": chat_id, "user_id": user_id or chat_id, "text": text}
         return int(self.http.post("/updates", json=body).json()["update_id"])
 
     def send_photo(self, chat_id: int) -> int:
