@@ -9,22 +9,32 @@ from durabot.engine.ports import UnitOfWorkFactory
 from durabot.engine.registry import Registry
 from durabot.engine.runner import Clock, Engine, utc_now
 from durabot.flows.add_machine import ADD_MACHINE
+from durabot.flows.eb1a_intake import EB1A_INTAKE
 from durabot.services.add_machine import AddMachineActions
+from durabot.services.intake import IntakeActions
 from durabot.services.library import BUTTON_PREFIX as LIBRARY_BUTTONS
 from durabot.services.library import Library
 from durabot.storage.database import Database
 from durabot.storage.unit_of_work import SqlAlchemyUnitOfWorkFactory
 
 ABOUT = (
-    "I keep your equipment library: every machine you look after, with its maker, model, "
-    "serial number and location. I remember where you are, so you can stop at any question and carry on later."
+    "I take you through your EB-1A case intake, and I keep your equipment library. "
+    "I remember where you are, so you can stop at any question and carry on later."
 )
 
 
-def build_registry() -> Registry:
+def build_registry(clock: Clock = utc_now) -> Registry:
     """Every flow, command and button the bot understands."""
     registry = Registry(about=ABOUT)
     registry.add_flow(ADD_MACHINE, AddMachineActions(), "add a machine to your library")
+    registry.add_flow(
+        EB1A_INTAKE,
+        IntakeActions(EB1A_INTAKE, clock),
+        "start (or resume) your EB-1A case intake",
+        resume_command="intake_resume",
+        cancel_command="intake_cancel",
+        status_command="intake_status",
+    )
     library = Library()
     registry.add_command("library", library, "list your machines, newest first")
     registry.add_buttons(LIBRARY_BUTTONS, library)
@@ -35,7 +45,7 @@ def build_engine(
     uow_factory: UnitOfWorkFactory, settings: Settings, clock: Clock = utc_now, registry: Registry | None = None
 ) -> Engine:
     """An engine over ``uow_factory`` with the standard registry."""
-    return Engine(uow_factory, registry or build_registry(), ttl=settings.state_ttl, clock=clock)
+    return Engine(uow_factory, registry or build_registry(clock), ttl=settings.state_ttl, clock=clock)
 
 
 @dataclass
@@ -58,5 +68,5 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> App:
     settings = settings or Settings()
     database = Database(settings.database_url)
     uow_factory = SqlAlchemyUnitOfWorkFactory(database, clock)
-    registry = build_registry()
+    registry = build_registry(clock)
     return App(settings, database, uow_factory, build_engine(uow_factory, settings, clock, registry), registry)

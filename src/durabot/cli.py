@@ -8,7 +8,7 @@ from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 
 import typer
 from rich.console import Console
@@ -64,7 +64,10 @@ def migrate() -> None:
         finally:
             await wired.close()
 
-    revision = _run_async(_migrate())
+    try:
+        revision = _run_async(_migrate())
+    except RuntimeError as refused:  # a migration that refuses says why and what to do
+        _fail(str(refused))
     console.print(f"Database is at revision [bold]{revision}[/bold].")
 
 
@@ -109,6 +112,50 @@ def run() -> None:
             await wired.close()
 
     _run_async(_run())
+
+
+repair = typer.Typer(help="Find and fix data left broken by older versions.", no_args_is_help=True)
+app.add_typer(repair, name="repair")
+
+
+@repair.command("orphans")
+def repair_orphans_command(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only list the orphans; change nothing."),
+) -> None:
+    """Re-create the missing case of every intake progress row that has none (case ids are kept)."""
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from durabot.services.repair import RepairReport, repair_orphans
+
+    async def _repair() -> RepairReport:
+        wired = _app()
+        try:
+            with Progress(console=console, transient=True) as bar:
+                task = bar.add_task("Re-creating cases", total=None)
+                return await repair_orphans(
+                    wired.uow_factory, dry_run, on_repaired=lambda orphan: bar.advance(task)
+                )
+        finally:
+            await wired.close()
+
+    try:
+        report = _run_async(_repair())
+    except ProgrammingError as error:
+        _fail(f"the database is not ready for repair ({error.orig}); run `durabot migrate` first")
+    if not report.orphans:
+        console.print("No orphans: every intake progress row has its case.")
+        return
+    table = Table(title=f"{len(report.orphans)} intake progress row(s) without a case")
+    for column in ("case_id", "user_id", "current block", "last updated"):
+        table.add_column(column)
+    for orphan in report.orphans:
+        table.add_row(str(orphan.case_id), str(orphan.user_id), orphan.current_block or "—", f"{orphan.updated_at:%Y-%m-%d %H:%M}")
+    console.print(table)
+    if report.dry_run:
+        console.print("Dry run: nothing was changed. Run without --dry-run to re-create these cases.")
+    else:
+        console.print(f"Re-created {report.repaired} case(s) with their original ids, titled “Intake (Recovered)”.")
 
 
 @app.command()

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
+from uuid import UUID
 
+from durabot.domain.cases import Case, CaseRepository, CaseStatus, IntakeProgress, IntakeProgressRepository
 from durabot.domain.machines import Machine, MachineDraft, MachineRepository, nickname_key
 from durabot.engine.conversation import Conversation
 from durabot.engine.events import Event
@@ -47,6 +49,8 @@ class FakeData:
     machines: list[Machine] = field(default_factory=list)
     inbox: dict[int, InboxRecord] = field(default_factory=dict)
     outbox: list[OutboxRecord] = field(default_factory=list)
+    cases: dict[UUID, Case] = field(default_factory=dict)
+    progress: dict[UUID, IntakeProgress] = field(default_factory=dict)
     next_id: int = 1
 
     def new_id(self) -> int:
@@ -123,6 +127,61 @@ class InMemoryMachineRepository:
         return mine[offset : offset + limit]
 
 
+class InMemoryCaseRepository:
+    """Cases in a dict keyed by case id."""
+
+    def __init__(self, data: FakeData) -> None:
+        self._data = data
+
+    async def add(self, case: Case) -> None:
+        if case.case_id in self._data.cases:
+            raise ValueError(f"primary key: case {case.case_id} exists")
+        self._data.cases[case.case_id] = case
+
+    async def get(self, case_id: UUID) -> Case | None:
+        return self._data.cases.get(case_id)
+
+    async def for_user(self, user_id: int) -> list[Case]:
+        mine = [case for case in self._data.cases.values() if case.user_id == user_id]
+        return sorted(mine, key=lambda case: case.created_at, reverse=True)
+
+    async def update(self, case: Case) -> None:
+        if case.case_id in self._data.cases:
+            self._data.cases[case.case_id] = case
+
+
+class InMemoryIntakeProgressRepository:
+    """Intake progress in a dict keyed by case id; like the database, it refuses a row without its case."""
+
+    def __init__(self, data: FakeData, enforce_foreign_key: bool = True) -> None:
+        self._data = data
+        self._enforce = enforce_foreign_key
+
+    async def add(self, progress: IntakeProgress) -> None:
+        if self._enforce and progress.case_id not in self._data.cases:
+            raise ValueError(f"foreign key: case {progress.case_id} does not exist")
+        self._data.progress[progress.case_id] = progress
+
+    async def get(self, case_id: UUID) -> IntakeProgress | None:
+        return self._data.progress.get(case_id)
+
+    async def open_for_user(self, user_id: int) -> IntakeProgress | None:
+        def is_open(progress: IntakeProgress) -> bool:
+            case = self._data.cases.get(progress.case_id)
+            return case is None or case.status is CaseStatus.DRAFT
+
+        mine = [p for p in self._data.progress.values() if p.user_id == user_id and is_open(p)]
+        return max(mine, key=lambda p: p.updated_at) if mine else None
+
+    async def update(self, progress: IntakeProgress) -> None:
+        if progress.case_id in self._data.progress:
+            self._data.progress[progress.case_id] = progress
+
+    async def orphans(self) -> list[IntakeProgress]:
+        found = [p for p in self._data.progress.values() if p.case_id not in self._data.cases]
+        return sorted(found, key=lambda p: p.created_at)
+
+
 class InMemoryInbox:
     """The inbox as a dict keyed by update id."""
 
@@ -169,6 +228,8 @@ class FakeUnitOfWork:
 
     conversations: ConversationStore
     machines: MachineRepository
+    cases: CaseRepository
+    intake: IntakeProgressRepository
     inbox: Inbox
     outbox: Outbox
 
@@ -178,11 +239,8 @@ class FakeUnitOfWork:
     async def __aenter__(self) -> Self:
         await self._factory.lock.acquire()
         self._working = copy.deepcopy(self._factory.data)
-        self.conversations = InMemoryConversationStore(self._working)
-        self.machines = InMemoryMachineRepository(self._working, self._factory.clock)
-        self.inbox = InMemoryInbox(self._working)
-        self.outbox = InMemoryOutbox(self._working)
         self.committed = False
+        self._rebind()
         return self
 
     async def __aexit__(
@@ -207,6 +265,8 @@ class FakeUnitOfWork:
     def _rebind(self) -> None:
         self.conversations = InMemoryConversationStore(self._working)
         self.machines = InMemoryMachineRepository(self._working, self._factory.clock)
+        self.cases = InMemoryCaseRepository(self._working)
+        self.intake = InMemoryIntakeProgressRepository(self._working, self._factory.enforce_foreign_key)
         self.inbox = InMemoryInbox(self._working)
         self.outbox = InMemoryOutbox(self._working)
 
@@ -214,8 +274,9 @@ class FakeUnitOfWork:
 class FakeUnitOfWorkFactory:
     """Opens :class:`FakeUnitOfWork` on shared in-memory data; ``data`` is what has been committed."""
 
-    def __init__(self, clock: Clock = utc_now) -> None:
+    def __init__(self, clock: Clock = utc_now, enforce_foreign_key: bool = True) -> None:
         self.data = FakeData()
+        self.enforce_foreign_key = enforce_foreign_key
         self.clock = clock
         self.lock = asyncio.Lock()
         self.commits = 0

@@ -10,7 +10,7 @@ import pytest
 
 from durabot.engine.events import Event
 from durabot.engine.ports import UnitOfWork
-from durabot.engine.registry import Registry
+from durabot.engine.registry import BasicFlowActions, Registry
 from durabot.flows.model import Answers, Flow, Step
 from durabot.replies import Reply
 from durabot.storage.tables import ConversationStateRow, OutboxMessageRow
@@ -21,7 +21,7 @@ QUESTIONS = 51
 CHAT, USER = 9001, 9002
 
 
-class RecordNothing:
+class RecordNothing(BasicFlowActions):
     """Flow actions with no domain side."""
 
     async def check(self, uow: UnitOfWork, user_id: int, step: Step, value: Any) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from durabot.engine.ports import UnitOfWork
-from durabot.engine.registry import Registry
+from durabot.engine.registry import BasicFlowActions, Registry
 from durabot.flows.model import Answers, Choice, Flow, Step, choice_of
 from durabot.replies import Reply
 from durabot.storage.tables import ConversationStateRow
@@ -26,7 +26,7 @@ PART_FLOW = Flow(
 )
 
 
-class Summarise:
+class Summarise(BasicFlowActions):
     """Finishing the flow just reports the answers."""
 
     async def check(self, uow: UnitOfWork, user_id: int, step: Step, value: Any) -> str | None:

@@ -65,6 +65,6 @@ async def test_upgrade_is_idempotent(unmigrated_db: ScratchDatabase) -> None:
         await upgrade(database)
         first = await current_revision(database)
         await upgrade(database)
-        assert await current_revision(database) == first == "0001"
+        assert await current_revision(database) == first == "0003"
     finally:
         await database.dispose()

@@ -109,4 +109,15 @@ def test_keyboard_from_stored_buttons() -> None:
 
 def test_the_command_menu_lists_every_command() -> None:
     names = [command.command for command in bot_commands(build_registry())]
-    assert names == ["addmachine", "library", "skip", "back", "cancel", "help"]
+    assert names == [
+        "addmachine",
+        "intake_start",
+        "intake_resume",
+        "intake_status",
+        "intake_cancel",
+        "library",
+        "skip",
+        "back",
+        "cancel",
+        "help",
+    ]

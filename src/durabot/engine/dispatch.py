@@ -39,6 +39,8 @@ class Dispatcher:
         """The replies to ``event``; domain and conversation writes are made through ``uow``."""
         ctx = Context(event, uow, now)
         conversation, notice = await self._load_active(ctx)
+        if conversation is not None:
+            await self._entry(conversation).actions.touched(uow, event.user_id, self._handler_name(event))
         if event.kind is EventKind.CALLBACK:
             return await self._on_button(ctx, conversation)
         if event.kind is EventKind.CONTENT:
@@ -65,6 +67,15 @@ class Dispatcher:
                 f"and was cleared. Send /{entry.flow.command} to start again."
             )
         return conversation, ""
+
+    @staticmethod
+    def _handler_name(event: Event) -> str:
+        if event.kind is EventKind.CALLBACK:
+            return "button"
+        if event.kind is EventKind.CONTENT:
+            return "content"
+        command = Command.parse(event.text or "")
+        return f"command:{command.name}" if command else "answer"
 
     @staticmethod
     def _with_notice(notice: str, replies: list[Outgoing]) -> list[Outgoing]:
@@ -131,6 +142,7 @@ class Dispatcher:
                 assert conversation.id is not None
                 await ctx.uow.conversations.delete(conversation.id)
                 return [closing]
+        await entry.actions.moved(ctx.uow, ctx.event.user_id, answers)
         saved = await ctx.uow.conversations.save(conversation.advanced(entry.flow, answers, ctx.now, self._ttl))
         return [render.question(entry.flow, answers, self._buttons(saved), lead)]
 
@@ -145,6 +157,9 @@ class Dispatcher:
         flow_entry = self._registry.flow_for_command(name)
         if flow_entry is not None:
             return await self._start_or_resume(ctx, flow_entry)
+        alias = self._registry.flow_for_alias(name)
+        if alias is not None:
+            return await self._flow_alias(ctx, *alias)
         if name in ("start", "help"):
             greeting = f"Hello! {self._registry.about}\n\n" if name == "start" else ""
             return self._then_remind([Reply(f"{greeting}{self._registry.help_text()}")], conversation)
@@ -165,18 +180,48 @@ class Dispatcher:
         lead = f"You are still {flow.title}; here is where you were:"
         return [*replies, render.question(flow, conversation.answers, self._buttons(conversation), lead)]
 
-    async def _start_or_resume(self, ctx: Context, entry: FlowEntry) -> list[Outgoing]:
-        flow = entry.flow
-        existing = await ctx.uow.conversations.find(ctx.event.user_id, ctx.event.chat_id, flow.name)
+    async def _start_or_resume(self, ctx: Context, entry: FlowEntry, create: bool = True) -> list[Outgoing]:
+        flow, actions, user_id = entry.flow, entry.actions, ctx.event.user_id
+        existing = await ctx.uow.conversations.find(user_id, ctx.event.chat_id, flow.name)
         if existing is not None and not existing.is_expired(ctx.now):
+            await actions.touched(ctx.uow, user_id, f"command:{flow.command}")
             saved = await ctx.uow.conversations.save(existing.advanced(flow, existing.answers, ctx.now, self._ttl))
             return [render.welcome_back(flow, saved.answers, self._buttons(saved))]
         if existing is not None:
             assert existing.id is not None
             await ctx.uow.conversations.delete(existing.id)
-        fresh = Conversation.start(flow, ctx.event.user_id, ctx.event.chat_id, ctx.now, self._ttl)
-        saved = await ctx.uow.conversations.save(fresh.advanced(flow, fresh.answers, ctx.now, self._ttl))
+        answers = await actions.opened(ctx.uow, user_id, create)
+        if answers is None:
+            return [Reply(f"You have nothing in progress here. Send /{flow.command} to start.")]
+        fresh = Conversation.start(flow, user_id, ctx.event.chat_id, ctx.now, self._ttl)
+        if flow.current_step(answers) is None:
+            return await self._advance(ctx, await ctx.uow.conversations.save(fresh), answers)
+        saved = await ctx.uow.conversations.save(fresh.advanced(flow, answers, ctx.now, self._ttl))
+        if answers.values:
+            return [render.welcome_back(flow, saved.answers, self._buttons(saved))]
         return [render.question(flow, saved.answers, self._buttons(saved))]
+
+    async def _cancel(self, ctx: Context, entry: FlowEntry, conversation: Conversation | None) -> list[Outgoing]:
+        if conversation is not None and conversation.id is not None:
+            await ctx.uow.conversations.delete(conversation.id)
+        outcome = await entry.actions.cancelled(ctx.uow, ctx.event.user_id)
+        if conversation is None and outcome is None:
+            return [Reply(f"You have nothing in progress to cancel. Send /{entry.flow.command} to start.")]
+        return [Reply(f"Cancelled — you are no longer {entry.flow.title}. {outcome or ''}".strip())]
+
+    async def _flow_alias(self, ctx: Context, entry: FlowEntry, kind: str) -> list[Outgoing]:
+        """The flow's own resume, cancel and status commands."""
+        if kind == "resume":
+            return await self._start_or_resume(ctx, entry, create=False)
+        conversation = await ctx.uow.conversations.find(ctx.event.user_id, ctx.event.chat_id, entry.flow.name)
+        if conversation is not None and conversation.is_expired(ctx.now):
+            conversation = None
+        if kind == "cancel":
+            return await self._cancel(ctx, entry, conversation)
+        answers = conversation.answers if conversation else await entry.actions.opened(ctx.uow, ctx.event.user_id, False)
+        if answers is None:
+            return [Reply(f"You have nothing in progress here. Send /{entry.flow.command} to start.")]
+        return [Reply(await entry.actions.status(ctx.uow, ctx.event.user_id, answers))]
 
     async def _control(self, ctx: Context, conversation: Conversation, name: str) -> list[Outgoing]:
         flow = self._entry(conversation).flow
@@ -184,8 +229,7 @@ class Dispatcher:
         step = flow.current_step(answers)
         assert step is not None and conversation.id is not None
         if name == "cancel":
-            await ctx.uow.conversations.delete(conversation.id)
-            return [Reply(f"Cancelled — you are no longer {flow.title}. Nothing from it was saved.")]
+            return await self._cancel(ctx, self._entry(conversation), conversation)
         if name == "skip":
             if not step.optional:
                 lead = f"The {step.label.lower()} is needed, so it can't be skipped."
@@ -196,6 +240,7 @@ class Dispatcher:
             lead = "This is the first question; there is nothing to go back to."
             return [render.question(flow, answers, self._buttons(conversation), lead)]
         earlier, key = previous
+        await self._entry(conversation).actions.moved(ctx.uow, ctx.event.user_id, earlier)
         saved = await ctx.uow.conversations.save(conversation.advanced(flow, earlier, ctx.now, self._ttl))
         lead = f"Going back. Your previous answer was: {render.show_value(answers.values[key])}"
         return [render.question(flow, earlier, self._buttons(saved), lead)]

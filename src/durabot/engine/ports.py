@@ -7,6 +7,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from durabot.domain.cases import CaseRepository, IntakeProgressRepository
 from durabot.domain.machines import MachineRepository
 from durabot.engine.conversation import Conversation
 from durabot.engine.events import Event
@@ -71,6 +72,8 @@ class UnitOfWork(Protocol):
 
     conversations: ConversationStore
     machines: MachineRepository
+    cases: CaseRepository
+    intake: IntakeProgressRepository
     inbox: Inbox
     outbox: Outbox
 

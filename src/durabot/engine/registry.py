@@ -23,13 +23,61 @@ class AnswerRejected(Exception):
 
 
 class FlowActions(Protocol):
-    """The domain side of a flow: checks that need stored data, and what finishing it writes."""
+    """The domain side of a flow, called inside the step's transaction.
+
+    Subclass :class:`BasicFlowActions` to get sensible defaults for everything but
+    :meth:`complete`.
+    """
 
     async def check(self, uow: UnitOfWork, user_id: int, step: Step, value: Any) -> str | None:
         """A reason to refuse ``value`` for ``step`` that the flow cannot see alone, or ``None``."""
 
     async def complete(self, uow: UnitOfWork, user_id: int, answers: Answers) -> Reply:
         """Write the flow's result in the step's transaction and return the closing message."""
+
+    async def opened(self, uow: UnitOfWork, user_id: int, create: bool) -> Answers | None:
+        """The flow's command was used with no conversation in this chat.
+
+        Returns the answers to carry on from — empty for a fresh start — or ``None`` when
+        there is nothing to resume and ``create`` is false.
+        """
+
+    async def touched(self, uow: UnitOfWork, user_id: int, handler: str) -> None:
+        """Every event on a conversation of this flow passes here first (``handler`` names the event)."""
+
+    async def moved(self, uow: UnitOfWork, user_id: int, answers: Answers) -> None:
+        """The answers changed (answer, skip or back) and the flow is not finished."""
+
+    async def cancelled(self, uow: UnitOfWork, user_id: int) -> str | None:
+        """The user cancelled; returns what to tell them beyond the default, or ``None`` if nothing was open."""
+
+    async def status(self, uow: UnitOfWork, user_id: int, answers: Answers) -> str:
+        """How far the user is, for the flow's status command."""
+
+
+class BasicFlowActions:
+    """Defaults for flows whose only domain write happens at the end."""
+
+    async def check(self, uow: UnitOfWork, user_id: int, step: Step, value: Any) -> str | None:
+        return None
+
+    async def complete(self, uow: UnitOfWork, user_id: int, answers: Answers) -> Reply:
+        raise NotImplementedError
+
+    async def opened(self, uow: UnitOfWork, user_id: int, create: bool) -> Answers | None:
+        return Answers() if create else None
+
+    async def touched(self, uow: UnitOfWork, user_id: int, handler: str) -> None:
+        return None
+
+    async def moved(self, uow: UnitOfWork, user_id: int, answers: Answers) -> None:
+        return None
+
+    async def cancelled(self, uow: UnitOfWork, user_id: int) -> str | None:
+        return "Nothing from it was saved."
+
+    async def status(self, uow: UnitOfWork, user_id: int, answers: Answers) -> str:
+        return f"{len(answers.values)} question(s) answered so far."
 
 
 class CommandHandler(Protocol):
@@ -48,11 +96,23 @@ class ButtonHandler(Protocol):
 
 @dataclass(frozen=True)
 class FlowEntry:
-    """A flow, the actions behind it, and the help line for its command."""
+    """A flow, the actions behind it, the help line for its command, and its optional extra commands."""
 
     flow: Flow
     actions: FlowActions
     description: str
+    resume_command: str | None = None
+    cancel_command: str | None = None
+    status_command: str | None = None
+
+    def extra_commands(self) -> list[tuple[str, str]]:
+        """``(command, description)`` of the resume, status and cancel commands it has."""
+        extras = [
+            (self.resume_command, "carry on where you left off"),
+            (self.status_command, "how far you are"),
+            (self.cancel_command, "stop and close it"),
+        ]
+        return [(name, description) for name, description in extras if name]
 
 
 @dataclass(frozen=True)
@@ -73,9 +133,17 @@ class Registry:
     commands: list[CommandEntry] = field(default_factory=list)
     buttons: dict[str, ButtonHandler] = field(default_factory=dict)
 
-    def add_flow(self, flow: Flow, actions: FlowActions, description: str) -> None:
-        """Register a flow under its command."""
-        self.flows.append(FlowEntry(flow, actions, description))
+    def add_flow(
+        self,
+        flow: Flow,
+        actions: FlowActions,
+        description: str,
+        resume_command: str | None = None,
+        cancel_command: str | None = None,
+        status_command: str | None = None,
+    ) -> None:
+        """Register a flow under its command, with optional resume, cancel and status commands."""
+        self.flows.append(FlowEntry(flow, actions, description, resume_command, cancel_command, status_command))
 
     def add_command(self, name: str, handler: CommandHandler, description: str) -> None:
         """Register a plain command."""
@@ -93,6 +161,18 @@ class Registry:
         """The flow that ``/command`` starts."""
         return next((entry for entry in self.flows if entry.flow.command == command), None)
 
+    def flow_for_alias(self, command: str) -> tuple[FlowEntry, str] | None:
+        """The flow whose resume, cancel or status command ``/command`` is, and which one ("resume"…)."""
+        for entry in self.flows:
+            for kind, name in (
+                ("resume", entry.resume_command),
+                ("cancel", entry.cancel_command),
+                ("status", entry.status_command),
+            ):
+                if name == command:
+                    return entry, kind
+        return None
+
     def command(self, name: str) -> CommandEntry | None:
         """The plain command called ``name``."""
         return next((entry for entry in self.commands if entry.name == name), None)
@@ -106,7 +186,10 @@ class Registry:
 
     def help_text(self) -> str:
         """The list of commands, as /help shows it."""
-        lines = [f"/{entry.flow.command} — {entry.description}" for entry in self.flows]
+        lines = []
+        for entry in self.flows:
+            lines.append(f"/{entry.flow.command} — {entry.description}")
+            lines += [f"/{name} — {description}" for name, description in entry.extra_commands()]
         lines += [f"/{entry.name} — {entry.description}" for entry in self.commands]
         lines += [
             "/skip — skip an optional question",

@@ -75,6 +75,7 @@ class Step:
         optional: Whether ``/skip`` is accepted.
         choices: Offered answers, rendered as buttons.
         condition: When given, the step is asked only if this holds for the answers so far.
+        section: Key of the :class:`Section` (block) the step belongs to, if the flow has sections.
     """
 
     key: str
@@ -84,6 +85,7 @@ class Step:
     optional: bool = False
     choices: tuple[Choice, ...] = ()
     condition: Condition | None = None
+    section: str = ""
 
     def applies(self, answers: Mapping[str, Any]) -> bool:
         """Whether this step is part of the conversation given ``answers``."""
@@ -130,6 +132,14 @@ class Answers:
 
 
 @dataclass(frozen=True)
+class Section:
+    """A block of a long flow, with its own progress ("Education", "Evidence"…)."""
+
+    key: str
+    title: str
+
+
+@dataclass(frozen=True)
 class Flow:
     """A conversation declared as data.
 
@@ -140,6 +150,7 @@ class Flow:
         title: What the user is doing, e.g. "adding a machine".
         command: The command that starts or resumes the flow, without the slash.
         steps: The questions, in order.
+        sections: The blocks the steps are grouped in, in order (optional).
     """
 
     name: str
@@ -147,6 +158,7 @@ class Flow:
     title: str
     command: str
     steps: tuple[Step, ...]
+    sections: tuple[Section, ...] = ()
 
     def __post_init__(self) -> None:
         keys = [step.key for step in self.steps]
@@ -154,6 +166,9 @@ class Flow:
             raise ValueError(f"flow {self.name!r} repeats a step key")
         if not self.steps:
             raise ValueError(f"flow {self.name!r} has no steps")
+        known = {section.key for section in self.sections}
+        if any(step.section not in known for step in self.steps if step.section or known):
+            raise ValueError(f"flow {self.name!r} has a step outside its sections")
 
     def step(self, key: str) -> Step:
         """The step with this key."""
@@ -179,3 +194,21 @@ class Flow:
         current = self.current_step(answers)
         number = steps.index(current) + 1 if current is not None else len(steps)
         return number, len(steps)
+
+    def section(self, key: str) -> Section:
+        """The section with this key."""
+        return next(section for section in self.sections if section.key == key)
+
+    def section_position(self, answers: Answers) -> tuple[Section, int, int, int] | None:
+        """For a flow with sections: the current section, its number, and the question's number and count in it."""
+        current = self.current_step(answers)
+        if current is None or not self.sections:
+            return None
+        in_section = [step for step in self.applicable_steps(answers) if step.section == current.section]
+        section = self.section(current.section)
+        return section, self.sections.index(section) + 1, in_section.index(current) + 1, len(in_section)
+
+    def completed_sections(self, answers: Answers) -> list[str]:
+        """Keys of the sections whose applicable questions are all answered, in order."""
+        open_sections = {step.section for step in self.applicable_steps(answers) if step.key not in answers.values}
+        return [section.key for section in self.sections if section.key not in open_sections]

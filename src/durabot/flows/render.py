@@ -17,7 +17,11 @@ ButtonData = Callable[[str], str]
 
 
 def progress_line(flow: Flow, answers: Answers) -> str:
-    """"Step n of total" for the current position."""
+    """"Step n of total" for the current position; for a flow in sections, the section's progress."""
+    within = flow.section_position(answers)
+    if within is not None:
+        section, block, question, questions = within
+        return f"{section.title} (part {block} of {len(flow.sections)}) · Question {question} of {questions}"
     number, total = flow.position(answers)
     return f"Step {number} of {total}"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from durabot.domain.machines import DuplicateNicknameError, Machine, save_machine
 from durabot.engine.ports import UnitOfWork
-from durabot.engine.registry import AnswerRejected
+from durabot.engine.registry import AnswerRejected, BasicFlowActions
 from durabot.flows.add_machine import describe_machine, draft_from_answers
 from durabot.flows.model import Answers, Step
 from durabot.replies import Reply
@@ -19,7 +19,7 @@ def clash_message(existing: Machine) -> str:
     return f"You already have a machine called {which}. Please choose a different nickname."
 
 
-class AddMachineActions:
+class AddMachineActions(BasicFlowActions):
     """Checks nicknames against the user's library and saves the finished machine."""
 
     async def check(self, uow: UnitOfWork, user_id: int, step: Step, value: Any) -> str | None:

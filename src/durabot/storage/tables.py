@@ -4,8 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -143,3 +156,36 @@ class OutboxMessageRow(Base):
     source_update_id: Mapped[int | None]
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class CaseRow(Base):
+    """A client's case; ``client_id`` is a real column, not buried in ``data``."""
+
+    __tablename__ = "cases"
+    __table_args__ = (Index(None, "user_id", "created_at"), Index(None, "client_id"))
+
+    case_id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
+    user_id: Mapped[int]
+    client_id: Mapped[int]
+    title: Mapped[str] = mapped_column(String(200))
+    case_type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    data: Mapped[dict[str, Any]]
+
+
+class CaseIntakeProgressRow(Base):
+    """One intake's progress; it cannot outlive or predate its case (foreign key, on delete cascade)."""
+
+    __tablename__ = "case_intake_progress"
+    __table_args__ = (Index(None, "user_id", "updated_at"),)
+
+    case_id: Mapped[UUID] = mapped_column(Uuid, ForeignKey("cases.case_id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int]
+    current_block: Mapped[str | None] = mapped_column(String(64))
+    current_step: Mapped[str | None] = mapped_column(String(128))
+    completed_blocks: Mapped[list[str]] = mapped_column(Json)
+    answers: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

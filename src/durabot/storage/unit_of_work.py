@@ -10,7 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from durabot.domain.cases import CaseRepository, IntakeProgressRepository
 from durabot.domain.machines import MachineRepository
+from durabot.storage.case_repositories import SqlAlchemyCaseRepository, SqlAlchemyIntakeProgressRepository
 from durabot.engine.ports import ConversationStore, Inbox, Outbox, StaleConversationError
 from durabot.engine.runner import Clock, utc_now
 from durabot.storage.database import Database
@@ -39,6 +41,8 @@ class SqlAlchemyUnitOfWork:
     machines: MachineRepository
     inbox: Inbox
     outbox: Outbox
+    cases: CaseRepository
+    intake: IntakeProgressRepository
 
     def __init__(self, database: Database, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self._database = database
@@ -55,6 +59,8 @@ class SqlAlchemyUnitOfWork:
         self.machines = SqlAlchemyMachineRepository(self.session, self._clock)
         self.inbox = SqlAlchemyInbox(self.session, self._database.dialect)
         self.outbox = SqlAlchemyOutbox(self.session)
+        self.cases = SqlAlchemyCaseRepository(self.session)
+        self.intake = SqlAlchemyIntakeProgressRepository(self.session)
         return self
 
     async def __aexit__(

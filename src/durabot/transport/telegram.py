@@ -88,7 +88,10 @@ def keyboard(buttons: list[list[dict[str, str]]]) -> InlineKeyboardMarkup | None
 
 def bot_commands(registry: Registry) -> list[BotCommand]:
     """The command menu for ``setMyCommands``, from what the bot understands."""
-    commands = [BotCommand(entry.flow.command, entry.description) for entry in registry.flows]
+    commands = []
+    for entry in registry.flows:
+        commands.append(BotCommand(entry.flow.command, entry.description))
+        commands += [BotCommand(name, description) for name, description in entry.extra_commands()]
     commands += [BotCommand(entry.name, entry.description) for entry in registry.commands]
     commands += [
         BotCommand("skip", "skip an optional question"),

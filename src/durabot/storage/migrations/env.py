@@ -19,6 +19,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        transaction_per_migration=True,  # a migration that refuses (0003 with orphans) keeps the ones before it
     )
     with context.begin_transaction():
         context.run_migrations()
