@@ -8,7 +8,7 @@ from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 import typer
 from rich.console import Console
@@ -17,7 +17,7 @@ from durabot.bootstrap import App, build_app
 from durabot.config import Settings
 from durabot.logs import configure_logging
 from durabot.service import Service
-from durabot.storage.migrate import current_revision, upgrade
+from durabot.storage.migrate import current_revision, has_tables, upgrade
 
 T = TypeVar("T")
 
@@ -128,9 +128,11 @@ def repair_orphans_command(
 
     from durabot.services.repair import RepairReport, repair_orphans
 
-    async def _repair() -> RepairReport:
+    async def _repair() -> RepairReport | None:
         wired = _app()
         try:
+            if not await has_tables(wired.database, "cases", "case_intake_progress"):
+                return None
             with Progress(console=console, transient=True) as bar:
                 task = bar.add_task("Re-creating cases", total=None)
                 return await repair_orphans(
@@ -139,10 +141,9 @@ def repair_orphans_command(
         finally:
             await wired.close()
 
-    try:
-        report = _run_async(_repair())
-    except ProgrammingError as error:
-        _fail(f"the database is not ready for repair ({error.orig}); run `durabot migrate` first")
+    report = _run_async(_repair())
+    if report is None:
+        _fail("this database has no cases or intake progress tables yet: there is nothing to repair.")
     if not report.orphans:
         console.print("No orphans: every intake progress row has its case.")
         return

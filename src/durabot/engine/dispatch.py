@@ -38,35 +38,35 @@ class Dispatcher:
     async def apply(self, event: Event, uow: UnitOfWork, now: datetime) -> list[Outgoing]:
         """The replies to ``event``; domain and conversation writes are made through ``uow``."""
         ctx = Context(event, uow, now)
-        conversation, notice = await self._load_active(ctx)
+        conversation, expired = await self._load_active(ctx)
+        command = Command.parse(event.text or "") if event.kind is EventKind.TEXT else None
+        notice = ""
+        if expired is not None:
+            resuming = command is not None and command.name in (expired.flow.command, expired.resume_command)
+            notice = expired.actions.expired_notice(expired.flow, resuming) or ""
         if conversation is not None:
             await self._entry(conversation).actions.touched(uow, event.user_id, self._handler_name(event))
         if event.kind is EventKind.CALLBACK:
             return await self._on_button(ctx, conversation)
         if event.kind is EventKind.CONTENT:
             return self._with_notice(notice, self._on_content(ctx, conversation))
-        command = Command.parse(event.text or "")
         if command is not None:
             return self._with_notice(notice, await self._on_command(ctx, conversation, command))
         return self._with_notice(notice, await self._on_text(ctx, conversation, notice))
 
     # -- loading -------------------------------------------------------------------------
 
-    async def _load_active(self, ctx: Context) -> tuple[Conversation | None, str]:
+    async def _load_active(self, ctx: Context) -> tuple[Conversation | None, FlowEntry | None]:
+        """The active conversation, or ``None`` and the flow of one that just turned out expired (and was removed)."""
         conversation = await ctx.uow.conversations.active(ctx.event.user_id, ctx.event.chat_id)
         if conversation is None:
-            return None, ""
+            return None, None
         entry = self._registry.flow_named(conversation.flow_name)
         if entry is None or conversation.is_expired(ctx.now):
             assert conversation.id is not None
             await ctx.uow.conversations.delete(conversation.id)
-            if entry is None:
-                return None, ""
-            return None, (
-                f"Your unfinished conversation ({entry.flow.title}) expired after a long pause "
-                f"and was cleared. Send /{entry.flow.command} to start again."
-            )
-        return conversation, ""
+            return None, entry
+        return conversation, None
 
     @staticmethod
     def _handler_name(event: Event) -> str:
@@ -89,9 +89,14 @@ class Dispatcher:
     # -- typed text and other content -----------------------------------------------------
 
     async def _on_text(self, ctx: Context, conversation: Conversation | None, notice: str) -> list[Outgoing]:
+        """A typed answer, or — with nothing in progress — a pointer to the commands."""
         if conversation is None:
             if notice:
                 return []
+            for entry in self._registry.flows:
+                if await entry.actions.opened(ctx.uow, ctx.event.user_id, False) is not None:
+                    notice = entry.actions.expired_notice(entry.flow, False) or ""
+                    return [Reply(notice)] if notice else []
             return [Reply(f"I'm not asking you anything right now.\n\n{self._registry.help_text()}")]
         return await self._answer(ctx, conversation, ctx.event.text or "")
 

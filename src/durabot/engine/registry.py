@@ -54,6 +54,9 @@ class FlowActions(Protocol):
     async def status(self, uow: UnitOfWork, user_id: int, answers: Answers) -> str:
         """How far the user is, for the flow's status command."""
 
+    def expired_notice(self, flow: Flow, resuming: bool) -> str | None:
+        """What to tell a user whose conversation expired (``resuming``: they just sent the flow's command)."""
+
 
 class BasicFlowActions:
     """Defaults for flows whose only domain write happens at the end."""
@@ -78,6 +81,12 @@ class BasicFlowActions:
 
     async def status(self, uow: UnitOfWork, user_id: int, answers: Answers) -> str:
         return f"{len(answers.values)} question(s) answered so far."
+
+    def expired_notice(self, flow: Flow, resuming: bool) -> str | None:
+        return (
+            f"Your unfinished conversation ({flow.title}) expired after a long pause "
+            f"and was cleared. Send /{flow.command} to start again."
+        )
 
 
 class CommandHandler(Protocol):

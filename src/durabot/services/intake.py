@@ -112,6 +112,14 @@ class IntakeActions(BasicFlowActions):
     async def status(self, uow: UnitOfWork, user_id: int, answers: Answers) -> str:
         return status_text(progress_summary(answers, self._flow))
 
+    def expired_notice(self, flow: Flow, resuming: bool) -> str | None:
+        if resuming:
+            return None
+        return (
+            "You paused your intake for a while. Everything you entered is saved: "
+            f"send /{flow.command} to carry on where you left off."
+        )
+
     async def _progress(self, uow: UnitOfWork, user_id: int) -> IntakeProgress:
         progress = await uow.intake.open_for_user(user_id)
         if progress is not None:

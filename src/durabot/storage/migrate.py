@@ -42,3 +42,14 @@ async def current_revision(database: Database) -> str | None:
 
     async with database.engine.connect() as connection:
         return await connection.run_sync(_read)
+
+
+async def has_tables(database: Database, *names: str) -> bool:
+    """Whether every one of ``names`` exists in the database."""
+    from sqlalchemy import inspect
+
+    def _check(connection: Connection) -> bool:
+        return set(names) <= set(inspect(connection).get_table_names())
+
+    async with database.engine.connect() as connection:
+        return await connection.run_sync(_check)
