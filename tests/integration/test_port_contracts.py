@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from uuid import UUID, uuid4
 
 import pytest
 
+from durabot.domain.cases import CaseNotFoundError, CaseService, CaseStatus, IntakeProgress
 from durabot.domain.machines import MachineDraft
 from durabot.engine.conversation import Conversation
 from durabot.engine.events import Event
@@ -167,3 +169,59 @@ class TestUnitOfWork:
         async with factory() as uow:
             assert await uow.machines.count(1) == 1
             assert await uow.machines.find_by_nickname(1, "real") is not None
+
+
+class TestCasesAndIntakeProgress:
+    async def test_cases_are_stored_listed_and_updated(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+        async with factory() as uow:
+            service = CaseService(uow.cases)
+            first = await service.create(5, 5, clock())
+            clock.advance(minutes=1)
+            second = await service.create(5, 5, clock(), title="Second")
+            await service.create(6, 6, clock())
+            await uow.commit()
+        async with factory() as uow:
+            service = CaseService(uow.cases)
+            assert [case.case_id for case in await service.list_for_user(5)] == [second.case_id, first.case_id]
+            changed = await service.change_status(first.case_id, CaseStatus.CANCELLED, clock())
+            await uow.commit()
+        async with factory() as uow:
+            stored = await CaseService(uow.cases).get(first.case_id)
+            assert (stored.status, stored.title, stored.client_id) == (CaseStatus.CANCELLED, "Intake Session", 5)
+            assert stored == changed
+            with pytest.raises(CaseNotFoundError):
+                await CaseService(uow.cases).get(uuid4())
+
+    async def test_progress_needs_its_case(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+        async with factory() as uow:
+            with pytest.raises(Exception, match="(?i)foreign key"):
+                await uow.intake.add(progress_of(uuid4(), 5, clock))
+
+    async def test_the_open_intake_is_the_newest_draft(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+        async with factory() as uow:
+            service = CaseService(uow.cases)
+            done = await service.create(5, 5, clock())
+            await uow.intake.add(progress_of(done.case_id, 5, clock))
+            await service.change_status(done.case_id, CaseStatus.INTAKE_COMPLETE, clock())
+            assert await uow.intake.open_for_user(5) is None
+            clock.advance(minutes=1)
+            draft = await service.create(5, 5, clock())
+            await uow.intake.add(progress_of(draft.case_id, 5, clock))
+            await uow.commit()
+        async with factory() as uow:
+            found = await uow.intake.open_for_user(5)
+            assert found is not None and found.case_id == draft.case_id
+            moved = replace(found, current_block="field", completed_blocks=("basic",), answers={"answers": {"a": 1}})
+            await uow.intake.update(moved)
+            await uow.commit()
+        async with factory() as uow:
+            stored = await uow.intake.get(draft.case_id)
+            assert stored is not None
+            assert (stored.current_block, stored.completed_blocks, dict(stored.answers)) == (
+                "field", ("basic",), {"answers": {"a": 1}},
+            )
+            assert await uow.intake.orphans() == []
+
+
+def progress_of(case_id: UUID, user_id: int, clock: Clock) -> IntakeProgress:
+    return IntakeProgress(case_id, user_id, "basic", "full_name", (), {"answers": {}, "order": []}, clock(), clock())

@@ -10,6 +10,7 @@ import structlog
 from durabot.domain.cases import (
     RECOVERED_BY_GUARD_TITLE,
     Case,
+    CaseNotFoundError,
     CaseService,
     CaseStatus,
     IntakeProgress,
@@ -26,13 +27,15 @@ log = structlog.get_logger("durabot.intake")
 
 async def ensure_case_exists(uow: UnitOfWork, progress: IntakeProgress, handler: str, now: datetime) -> Case:
     """The case of ``progress``; a missing one (legacy data) is re-created with the same id, and logged."""
-    case = await uow.cases.get(progress.case_id)
-    if case is not None:
-        return case
+    cases = CaseService(uow.cases)
+    try:
+        return await cases.get(progress.case_id)
+    except CaseNotFoundError:
+        pass
     ids = {"user_id": progress.user_id, "case_id": str(progress.case_id)}
     log.warning("intake.case_missing", **ids)
     log.warning("ensure_case_exists.case_missing", handler=handler, **ids)
-    case = await CaseService(uow.cases).create(
+    case = await cases.create(
         progress.user_id, progress.user_id, now, title=RECOVERED_BY_GUARD_TITLE, case_id=progress.case_id
     )
     log.info("intake.case_recovered", **ids)
