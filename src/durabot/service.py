@@ -19,21 +19,12 @@ from durabot.transport.polling import ALLOWED_UPDATES, Poller
 from durabot.transport.relay import OutboxRelay
 from durabot.transport.telegram import bot_commands, make_bot
 from durabot.transport.webhook import WebhookServer
+from durabot.waiting import wait_for_any
 
 log = structlog.get_logger("durabot.service")
 
 SANDBOX_TOKEN = "1000001:sandbox"
 FLUSH_SECONDS = 10.0
-
-
-async def wait_for_any(*events: asyncio.Event, timeout: float) -> None:
-    """Return when one of ``events`` is set or ``timeout`` seconds have passed."""
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
 
 
 async def _every(seconds: float, job: Callable[[], Awaitable[object]], name: str, stop: asyncio.Event) -> None:

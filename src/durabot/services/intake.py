@@ -80,22 +80,10 @@ class IntakeActions(BasicFlowActions):
             await ensure_case_exists(uow, progress, handler, self._clock())
 
     async def moved(self, uow: UnitOfWork, user_id: int, answers: Answers) -> None:
-        step = self._flow.current_step(answers)
-        progress = await self._progress(uow, user_id)
-        await uow.intake.update(
-            replace(
-                progress,
-                current_block=step.section if step else None,
-                current_step=step.key if step else None,
-                completed_blocks=tuple(self._flow.completed_sections(answers)),
-                answers=answers.to_json(),
-                updated_at=self._clock(),
-            )
-        )
+        await self._record_position(uow, user_id, answers)
 
     async def complete(self, uow: UnitOfWork, user_id: int, answers: Answers) -> Reply:
-        await self.moved(uow, user_id, answers)
-        progress = await self._progress(uow, user_id)
+        progress = await self._record_position(uow, user_id, answers)
         await CaseService(uow.cases).change_status(progress.case_id, CaseStatus.INTAKE_COMPLETE, self._clock())
         log.info("intake.completed", user_id=user_id, case_id=str(progress.case_id))
         return Reply(completion_summary(answers))
@@ -123,10 +111,20 @@ class IntakeActions(BasicFlowActions):
             f"send /{flow.command} to carry on where you left off."
         )
 
-    async def _progress(self, uow: UnitOfWork, user_id: int) -> IntakeProgress:
+    async def _record_position(self, uow: UnitOfWork, user_id: int, answers: Answers) -> IntakeProgress:
+        """Store where ``answers`` put the client; the event's guard (:meth:`touched`) has already run."""
         progress = await uow.intake.open_for_user(user_id)
-        if progress is not None:
-            await ensure_case_exists(uow, progress, "intake_step", self._clock())
-            return progress
-        log.warning("intake.progress_missing", user_id=user_id)
-        return await self.create_progress(uow, await self.create_case(uow, user_id))
+        if progress is None:  # cancelled from another chat meanwhile: carry on under a fresh case
+            log.warning("intake.progress_missing", user_id=user_id)
+            progress = await self.create_progress(uow, await self.create_case(uow, user_id))
+        step = self._flow.current_step(answers)
+        progress = replace(
+            progress,
+            current_block=step.section if step else None,
+            current_step=step.key if step else None,
+            completed_blocks=tuple(self._flow.completed_sections(answers)),
+            answers=answers.to_json(),
+            updated_at=self._clock(),
+        )
+        await uow.intake.update(progress)
+        return progress

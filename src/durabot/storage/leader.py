@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from durabot.storage.database import Database
+from durabot.waiting import wait_for_any
 
 POLLER_LOCK_KEY = 0x6475_7261_706F_6C6C  # "durapoll"
 
@@ -34,10 +35,7 @@ class LeaderLease:
                 self._connection = connection
                 return True
             await connection.close()
-            try:
-                await asyncio.wait_for(stop.wait(), retry_seconds)
-            except TimeoutError:
-                pass
+            await wait_for_any(stop, timeout=retry_seconds)
         return False
 
     async def release(self) -> None:

@@ -16,6 +16,7 @@ from durabot.engine.events import Event
 from durabot.engine.runner import Engine
 from durabot.failpoints import failpoint
 from durabot.transport.telegram import event_from_update
+from durabot.waiting import wait_for_any
 
 log = structlog.get_logger("durabot.polling")
 
@@ -67,10 +68,7 @@ class Poller:
                 pause = min(self._max_backoff, 0.5 * 2**failures)
                 event = "polling.conflict" if isinstance(error, Conflict) else "polling.failed"
                 log.warning(event, error=str(error), retry_in=pause)
-                try:
-                    await asyncio.wait_for(stop.wait(), pause)
-                except TimeoutError:
-                    pass
+                await wait_for_any(stop, timeout=pause)
 
     async def poll_once(self) -> int:
         """One ``getUpdates`` round; returns how many updates were stored as new."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from datetime import timedelta
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Protocol
 
 import structlog
 from aiolimiter import AsyncLimiter
@@ -18,6 +18,7 @@ from durabot.failpoints import failpoint
 from durabot.replies import CALLBACK_ANSWER_METHOD, MESSAGE_METHOD
 from durabot.storage.outbox_queue import OutboxItem
 from durabot.transport.telegram import keyboard, split_text
+from durabot.waiting import wait_for_any
 
 log = structlog.get_logger("durabot.relay")
 
@@ -32,7 +33,7 @@ class OutboxQueue(Protocol):
 
     async def mark_sent(self, item_id: int) -> None: ...
 
-    async def retry_at(self, item_id: int, when: Any, error: str) -> None: ...
+    async def retry_at(self, item_id: int, when: datetime, error: str) -> None: ...
 
     async def dead_letter(self, item_id: int, error: str) -> None: ...
 
@@ -98,10 +99,7 @@ class OutboxRelay:
                 sent = 0
             if sent == 0:
                 wake.clear()
-                waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-                await asyncio.wait(waiters, timeout=idle_seconds, return_when=asyncio.FIRST_COMPLETED)
-                for waiter in waiters:
-                    waiter.cancel()
+                await wait_for_any(stop, wake, timeout=idle_seconds)
 
     async def relay_once(self) -> int:
         """Claim one batch (one row per chat) and send it; returns how many rows were handled."""

@@ -37,11 +37,11 @@ class WebhookServer:
         self._engine = engine
         self._secret = secret
         self._host = host
-        self._port = port
         self._on_stored = on_stored
         self.path = urlsplit(webhook_url).path or "/"
         self._runner: web.AppRunner | None = None
         self.port = port
+        """The port listened on (the one actually bound once started, when 0 was asked for)."""
 
     async def start(self) -> None:
         """Start listening."""
@@ -50,7 +50,7 @@ class WebhookServer:
         app.router.add_get("/healthz", self._health)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
+        site = web.TCPSite(self._runner, self._host, self.port)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         log.info("webhook.listening", host=self._host, port=self.port, path=self.path)
