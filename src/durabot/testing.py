@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import TracebackType
@@ -13,22 +13,29 @@ from uuid import UUID
 
 from durabot.domain.cases import Case, CaseRepository, CaseStatus, IntakeProgress, IntakeProgressRepository
 from durabot.domain.machines import Machine, MachineDraft, MachineRepository, nickname_key
-from durabot.engine.conversation import Conversation
-from durabot.engine.events import Event
-from durabot.engine.ports import ConversationStore, Inbox, Outbox, StaleConversationError
+from durabot.engine.conversation import Conversation, Tombstone
+from durabot.engine.events import Event, IgnoredUpdate, Received, fingerprint
+from durabot.engine.ports import ConversationStore, Inbox, Outbox, PendingUpdate, StaleConversationError
 from durabot.engine.runner import Clock, utc_now
 from durabot.replies import Outgoing, Reply
+from durabot.sanitise import storable_json
 
 
 @dataclass
 class InboxRecord:
-    """An update in the fake inbox."""
+    """An update in the fake inbox: its identity, the event to apply (none when ignored) and how it ended."""
 
-    event: Event
+    bot_id: int
+    update_id: int
+    fingerprint: str
+    chat_id: int | None
+    event: Event | None
     received_at: datetime
+    user_id: int | None = None
     processed_at: datetime | None = None
     outcome: str | None = None
     error: str | None = None
+    redacted: bool = False
 
 
 @dataclass
@@ -46,8 +53,11 @@ class FakeData:
     """Everything the fakes store; copied at the start of a unit of work, swapped in on commit."""
 
     conversations: dict[int, Conversation] = field(default_factory=dict)
+    tombstones: dict[tuple[int, int, str], Tombstone] = field(default_factory=dict)
+    """Keyed by user id, chat id and flow name, as the table's unique constraint."""
     machines: list[Machine] = field(default_factory=list)
     inbox: dict[int, InboxRecord] = field(default_factory=dict)
+    """Keyed by inbox id, in arrival order."""
     outbox: list[OutboxRecord] = field(default_factory=list)
     cases: dict[UUID, Case] = field(default_factory=dict)
     progress: dict[UUID, IntakeProgress] = field(default_factory=dict)
@@ -92,10 +102,39 @@ class InMemoryConversationStore:
         self._data.conversations.pop(conversation_id, None)
 
     async def delete_expired(self, now: datetime) -> int:
-        expired = [key for key, c in self._data.conversations.items() if c.expires_at <= now]
-        for key in expired:
-            del self._data.conversations[key]
+        expired = [c for c in self._data.conversations.values() if c.expires_at <= now]
+        for gone in expired:
+            assert gone.id is not None
+            del self._data.conversations[gone.id]
+            tombstone = Tombstone(gone.user_id, gone.chat_id, gone.flow_name, gone.expires_at, now)
+            self._data.tombstones[(gone.user_id, gone.chat_id, gone.flow_name)] = tombstone
         return len(expired)
+
+    async def take_tombstones(self, user_id: int, chat_id: int) -> list[Tombstone]:
+        keys = [key for key in self._data.tombstones if key[:2] == (user_id, chat_id)]
+        taken = [self._data.tombstones.pop(key) for key in keys]
+        return sorted(taken, key=lambda tombstone: tombstone.expired_at)
+
+    async def prune_tombstones(self, created_before: datetime) -> int:
+        old = [key for key, t in self._data.tombstones.items() if t.created_at < created_before]
+        for key in old:
+            del self._data.tombstones[key]
+        return len(old)
+
+    async def of_user(self, user_id: int) -> tuple[list[Conversation], list[Tombstone]]:
+        live = sorted(
+            (c for c in self._data.conversations.values() if c.user_id == user_id),
+            key=lambda c: (c.started_at, c.id or 0),
+        )
+        gone = sorted((t for t in self._data.tombstones.values() if t.user_id == user_id), key=lambda t: t.expired_at)
+        return live, gone
+
+    async def forget_user(self, user_id: int) -> int:
+        self._data.tombstones = {key: t for key, t in self._data.tombstones.items() if t.user_id != user_id}
+        mine = [key for key, c in self._data.conversations.items() if c.user_id == user_id]
+        for key in mine:
+            del self._data.conversations[key]
+        return len(mine)
 
 
 class InMemoryMachineRepository:
@@ -126,6 +165,11 @@ class InMemoryMachineRepository:
         mine.sort(key=lambda m: (m.created_at, m.id), reverse=True)
         return mine[offset : offset + limit]
 
+    async def forget_user(self, user_id: int) -> int:
+        before = len(self._data.machines)
+        self._data.machines = [m for m in self._data.machines if m.user_id != user_id]
+        return before - len(self._data.machines)
+
 
 class InMemoryCaseRepository:
     """Cases in a dict keyed by case id."""
@@ -148,6 +192,10 @@ class InMemoryCaseRepository:
     async def update(self, case: Case) -> None:
         if case.case_id in self._data.cases:
             self._data.cases[case.case_id] = case
+
+    async def delete(self, case_id: UUID) -> None:
+        self._data.cases.pop(case_id, None)
+        self._data.progress.pop(case_id, None)  # on delete cascade, as the foreign key in the database
 
 
 class InMemoryIntakeProgressRepository:
@@ -181,30 +229,68 @@ class InMemoryIntakeProgressRepository:
         found = [p for p in self._data.progress.values() if p.case_id not in self._data.cases]
         return sorted(found, key=lambda p: p.created_at)
 
+    async def for_user(self, user_id: int) -> list[IntakeProgress]:
+        return sorted((p for p in self._data.progress.values() if p.user_id == user_id), key=lambda p: p.created_at)
+
+    async def delete(self, case_id: UUID) -> None:
+        self._data.progress.pop(case_id, None)
+
 
 class InMemoryInbox:
-    """The inbox as a dict keyed by update id."""
+    """The inbox as a dict keyed by inbox id, with the same update identity as the real one."""
 
     def __init__(self, data: FakeData) -> None:
         self._data = data
 
-    async def add(self, events: Sequence[Event], now: datetime, raw: Mapping[int, Any] | None = None) -> int:
-        new = [event for event in events if event.update_id not in self._data.inbox]
-        for event in new:
-            self._data.inbox[event.update_id] = InboxRecord(event, now)
-        return len(new)
+    async def add(self, items: Sequence[Received], now: datetime, raw: Mapping[int, Any] | None = None) -> int:
+        added = 0
+        for item in sorted(items, key=lambda i: i.update_id):
+            content = (raw or {}).get(item.update_id)
+            if content is None:
+                content = item.to_json() if isinstance(item, Event) else {"ignored": item.reason}
+            digest = fingerprint(content)
+            same_id = (item.bot_id, item.update_id)
+            known = {r.fingerprint for r in self._data.inbox.values() if (r.bot_id, r.update_id) == same_id}
+            if digest in known:
+                continue
+            record = InboxRecord(item.bot_id, item.update_id, digest, item.chat_id, None, now, item.user_id)
+            if isinstance(item, IgnoredUpdate):
+                record.processed_at, record.outcome, record.error = now, "ignored", item.reason
+            else:
+                record.event = Event.from_json(storable_json(item.to_json()))
+            self._data.inbox[self._data.new_id()] = record
+            added += 1
+        return added
 
-    async def next_pending(self, chat_id: int) -> Event | None:
-        pending = [r.event for r in self._data.inbox.values() if r.event.chat_id == chat_id and not r.processed_at]
-        return min(pending, key=lambda e: e.update_id) if pending else None
+    def _pending(self) -> list[tuple[int, InboxRecord]]:
+        return [(key, r) for key, r in self._data.inbox.items() if r.processed_at is None and r.event is not None]
+
+    async def next_pending(self, chat_id: int) -> PendingUpdate | None:
+        mine = [(r.update_id, key, r.event) for key, r in self._pending() if r.chat_id == chat_id and r.event]
+        if not mine:
+            return None
+        _, key, event = min(mine, key=lambda found: found[:2])
+        return PendingUpdate(key, event)
 
     async def chats_with_pending(self, limit: int = 100) -> list[int]:
-        chats = dict.fromkeys(r.event.chat_id for r in self._data.inbox.values() if not r.processed_at)
+        chats = dict.fromkeys(r.chat_id for _, r in self._pending() if r.chat_id is not None)
         return list(chats)[:limit]
 
-    async def mark_done(self, update_id: int, outcome: str, now: datetime, error: str | None = None) -> None:
-        record = self._data.inbox[update_id]
+    async def mark_done(self, inbox_id: int, outcome: str, now: datetime, error: str | None = None) -> None:
+        record = self._data.inbox[inbox_id]
         record.processed_at, record.outcome, record.error = now, outcome, error
+
+    async def redact(self, processed_before: datetime) -> int:
+        return self._redact(lambda r: r.processed_at is not None and r.processed_at < processed_before)
+
+    async def forget_user(self, user_id: int) -> int:
+        return self._redact(lambda r: r.processed_at is not None and r.user_id == user_id)
+
+    def _redact(self, chosen: Callable[[InboxRecord], bool]) -> int:
+        found = [r for r in self._data.inbox.values() if chosen(r) and not r.redacted]
+        for record in found:
+            record.event, record.redacted = None, True
+        return len(found)
 
     async def prune(self, processed_before: datetime) -> int:
         old = [key for key, r in self._data.inbox.items() if r.processed_at and r.processed_at < processed_before]
@@ -221,6 +307,15 @@ class InMemoryOutbox:
 
     async def add(self, chat_id: int, messages: Sequence[Outgoing], update_id: int | None, now: datetime) -> None:
         self._data.outbox.extend(OutboxRecord(chat_id, message, update_id, now) for message in messages)
+
+    async def prune_sent(self, sent_before: datetime) -> int:
+        """Nothing is ever sent from the fake outbox, so nothing is pruned."""
+        return 0
+
+    async def forget_chat(self, chat_id: int) -> int:
+        before = len(self._data.outbox)
+        self._data.outbox = [record for record in self._data.outbox if record.chat_id != chat_id]
+        return before - len(self._data.outbox)
 
 
 class FakeUnitOfWork:

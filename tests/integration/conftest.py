@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,14 +13,34 @@ from sqlalchemy import select
 
 from durabot.bootstrap import build_registry
 from durabot.engine.events import Event
+from durabot.engine.ports import UnitOfWorkFactory
 from durabot.engine.registry import Registry
 from durabot.engine.runner import Applied, Engine
 from durabot.replies import CallbackAnswer, Reply
+from durabot.storage.migrate import upgrade
 from durabot.storage.tables import Base, ConversationStateRow, OutboxMessageRow, UserMachineRow
 from durabot.storage.unit_of_work import SqlAlchemyUnitOfWorkFactory
-from tests.conftest import Clock, ScratchDatabase
+from durabot.testing import FakeUnitOfWorkFactory
+from tests.conftest import Clock, ScratchDatabase, drop_database, empty_database, require_postgres
 
 _update_ids = itertools.count(1000)
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def factory(request: pytest.FixtureRequest, clock: Clock, tmp_path: Path) -> AsyncIterator[UnitOfWorkFactory]:
+    """Units of work on the in-memory fakes, real SQLite and real PostgreSQL: one contract suite for all three."""
+    if request.param == "memory":
+        yield FakeUnitOfWorkFactory(clock)
+        return
+    if request.param == "postgresql":
+        require_postgres()
+    scratch = await empty_database(request.param, tmp_path)
+    database = scratch.open()
+    await upgrade(database)
+    yield SqlAlchemyUnitOfWorkFactory(database, clock)
+    await database.dispose()
+    await drop_database(scratch)
+
 
 
 class Harness:
@@ -54,9 +75,12 @@ class Harness:
 
 
 class Chat:
-    """One user in one chat, talking to the engine; each call returns the texts of the replies."""
+    """One user in one chat, talking to the engine; each call returns the texts of the replies.
 
-    def __init__(self, harness: Harness, chat_id: int = 501, user_id: int = 701) -> None:
+    By default the user's private chat (its id is the user's id); another chat id is a group.
+    """
+
+    def __init__(self, harness: Harness, chat_id: int = 701, user_id: int = 701) -> None:
         self.harness = harness
         self.chat_id = chat_id
         self.user_id = user_id

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import sqlite3
 from typing import Any
 
 import pytest
-from sqlalchemy import delete
+import sqlalchemy
 from structlog.testing import capture_logs
 
 from durabot.bootstrap import build_registry
@@ -18,7 +20,6 @@ from durabot.engine.registry import FlowEntry, Registry
 from durabot.engine.runner import APOLOGY
 from durabot.flows.eb1a_intake import EB1A_INTAKE
 from durabot.services.intake import IntakeActions
-from durabot.storage.migrate import upgrade
 from durabot.storage.tables import CaseIntakeProgressRow, CaseRow
 from tests.conftest import Clock, ScratchDatabase
 from tests.integration.conftest import Chat, Harness
@@ -179,11 +180,20 @@ async def test_twenty_parallel_answers_apply_in_order_to_one_case(test_db: Scrat
         await harness.close()
 
 
-async def test_the_guard_recreates_a_missing_case_and_logs_it(unmigrated_db: ScratchDatabase, clock: Clock) -> None:
-    database = unmigrated_db.open()
-    await upgrade(database, "0002")  # a legacy database: no foreign key yet
-    await database.dispose()
-    harness = Harness(unmigrated_db, clock)
+async def _delete_cases_leaving_orphans(harness: Harness) -> None:
+    """What a legacy database without the foreign key allowed: a case removed, its progress left behind."""
+    if harness.database.is_sqlite:  # a plain connection: SQLite enforces foreign keys only when asked to
+        with contextlib.closing(sqlite3.connect(harness.test_db.url.removeprefix("sqlite:///"))) as connection:
+            connection.execute("DELETE FROM cases")
+            connection.commit()
+        return
+    async with harness.database.transaction() as connection:
+        await connection.execute(sqlalchemy.text("SET LOCAL session_replication_role = replica"))  # no foreign-key triggers
+        await connection.execute(sqlalchemy.delete(CaseRow))
+
+
+async def test_the_guard_recreates_a_missing_case_and_logs_it(test_db: ScratchDatabase, clock: Clock) -> None:
+    harness = Harness(test_db, clock)
     chat = Chat(harness)
     try:
         await chat.say("/intake_start")
@@ -193,8 +203,7 @@ async def test_the_guard_recreates_a_missing_case_and_logs_it(unmigrated_db: Scr
         assert not [e for e in untouched if "missing" in e["event"] or "recovered" in e["event"]]
         assert [(row.title, row.updated_at) for row in await harness.rows(CaseRow)] == [(case.title, case.updated_at)]
 
-        async with harness.database.transaction() as connection:
-            await connection.execute(delete(CaseRow))
+        await _delete_cases_leaving_orphans(harness)
         with capture_logs() as events:
             replies = await chat.say(BASIC[1][1])
         assert "Question 3 of 8" in replies[0], "the client carries on as if nothing happened"

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -13,30 +12,12 @@ import pytest
 from durabot.domain.cases import CaseNotFoundError, CaseService, CaseStatus, IntakeProgress
 from durabot.domain.machines import MachineDraft
 from durabot.engine.conversation import Conversation
-from durabot.engine.events import Event
+from durabot.engine.events import Event, IgnoredUpdate
 from durabot.engine.ports import StaleConversationError, UnitOfWorkFactory
 from durabot.flows.add_machine import ADD_MACHINE
-from durabot.storage.migrate import upgrade
-from durabot.storage.unit_of_work import SqlAlchemyUnitOfWorkFactory
-from durabot.testing import FakeUnitOfWorkFactory
-from tests.conftest import Clock, drop_database, empty_database, require_postgres
+from tests.conftest import Clock
 
 TTL = timedelta(hours=24)
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def factory(request: pytest.FixtureRequest, clock: Clock, tmp_path: Path) -> AsyncIterator[UnitOfWorkFactory]:
-    if request.param == "memory":
-        yield FakeUnitOfWorkFactory(clock)
-        return
-    if request.param == "postgresql":
-        require_postgres()
-    scratch = await empty_database(request.param, tmp_path)
-    database = scratch.open()
-    await upgrade(database)
-    yield SqlAlchemyUnitOfWorkFactory(database, clock)
-    await database.dispose()
-    await drop_database(scratch)
 
 
 def fresh(clock: Clock, user_id: int = 1, chat_id: int = 1) -> Conversation:
@@ -116,13 +97,53 @@ class TestMachineRepository:
             assert [m.nickname for m in page] == ["Pump 4", "Pump 3"]
 
 
+def raw_message(update_id: int, chat_id: int, text: str) -> dict[str, Any]:
+    return {"update_id": update_id, "message": {"message_id": 1, "chat": {"id": chat_id}, "text": text}}
+
+
 class TestInbox:
-    async def test_add_ignores_update_ids_already_seen(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+    async def test_add_ignores_updates_already_seen(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
         events = [Event.message(5, 1, 1, "a"), Event.message(6, 1, 1, "b")]
         async with factory() as uow:
             assert await uow.inbox.add(events, clock()) == 2
             assert await uow.inbox.add([*events, Event.message(7, 2, 2, "c")], clock()) == 1
             await uow.commit()
+
+    async def test_a_redelivery_with_the_same_content_is_not_stored_again(
+        self, factory: UnitOfWorkFactory, clock: Clock
+    ) -> None:
+        raw = {5: raw_message(5, 1, "a")}
+        async with factory() as uow:
+            assert await uow.inbox.add([Event.message(5, 1, 1, "a")], clock(), raw) == 1
+            assert await uow.inbox.add([Event.message(5, 1, 1, "a")], clock(), raw) == 0
+            await uow.commit()
+
+    async def test_a_different_update_under_a_known_id_is_new(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+        async with factory() as uow:
+            await uow.inbox.add([Event.message(5, 1, 1, "first")], clock(), {5: raw_message(5, 1, "first")})
+            first = await uow.inbox.next_pending(1)
+            assert first is not None
+            await uow.inbox.mark_done(first.inbox_id, "applied", clock())
+            reused = {5: raw_message(5, 1, "after a restart")}
+            assert await uow.inbox.add([Event.message(5, 1, 1, "after a restart")], clock(), reused) == 1
+            await uow.commit()
+        async with factory() as uow:
+            again = await uow.inbox.next_pending(1)
+            assert again is not None and again.event == Event.message(5, 1, 1, "after a restart")
+
+    async def test_the_same_update_id_of_another_bot_is_new(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+        ours, theirs = Event.message(5, 1, 1, "a"), replace(Event.message(5, 1, 1, "a"), bot_id=99)
+        async with factory() as uow:
+            assert await uow.inbox.add([ours], clock()) == 1
+            assert await uow.inbox.add([theirs], clock()) == 1
+
+    async def test_ignored_updates_are_stored_done_with_their_reason(
+        self, factory: UnitOfWorkFactory, clock: Clock
+    ) -> None:
+        async with factory() as uow:
+            assert await uow.inbox.add([IgnoredUpdate(8, "message without chat")], clock()) == 1
+            assert await uow.inbox.add([IgnoredUpdate(8, "message without chat")], clock()) == 0
+            assert await uow.inbox.chats_with_pending() == []
 
     async def test_pending_updates_come_lowest_id_first_per_chat(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
         async with factory() as uow:
@@ -131,22 +152,64 @@ class TestInbox:
             await uow.commit()
         async with factory() as uow:
             first = await uow.inbox.next_pending(1)
-            assert first == Event.message(4, 1, 1, "early")
+            assert first is not None and first.event == Event.message(4, 1, 1, "early")
             assert sorted(await uow.inbox.chats_with_pending()) == [1, 2]
-            await uow.inbox.mark_done(4, "applied", clock())
+            await uow.inbox.mark_done(first.inbox_id, "applied", clock())
             await uow.commit()
         async with factory() as uow:
-            assert (await uow.inbox.next_pending(1)) == Event.message(9, 1, 1, "late")
+            after = await uow.inbox.next_pending(1)
+            assert after is not None and after.event == Event.message(9, 1, 1, "late")
             assert await uow.inbox.next_pending(3) is None
+
+    async def test_text_unstorable_on_postgresql_is_replaced(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+        event = Event.message(6, 1, 1, "nul\x00 and lone \ud800")
+        async with factory() as uow:
+            await uow.inbox.add([event], clock(), {6: raw_message(6, 1, "nul\x00 and lone \ud800")})
+            await uow.commit()
+        async with factory() as uow:
+            pending = await uow.inbox.next_pending(1)
+            assert pending is not None and pending.event.text == "nul\ufffd and lone \ufffd"
 
     async def test_prune_forgets_only_old_applied_updates(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
         async with factory() as uow:
             await uow.inbox.add([Event.message(1, 1, 1, "a"), Event.message(2, 1, 1, "b")], clock())
-            await uow.inbox.mark_done(1, "applied", clock())
+            first = await uow.inbox.next_pending(1)
+            assert first is not None
+            await uow.inbox.mark_done(first.inbox_id, "applied", clock())
             clock.advance(days=8)
             assert await uow.inbox.prune(clock() - timedelta(days=7)) == 1
             assert await uow.inbox.add([Event.message(2, 1, 1, "b")], clock()) == 0
-            assert (await uow.inbox.next_pending(1)) == Event.message(2, 1, 1, "b")
+            second = await uow.inbox.next_pending(1)
+            assert second is not None and second.event == Event.message(2, 1, 1, "b")
+
+    async def test_redact_drops_old_content_but_keeps_the_identity(
+        self, factory: UnitOfWorkFactory, clock: Clock
+    ) -> None:
+        raw = {1: raw_message(1, 1, "my phone is 555-0100")}
+        async with factory() as uow:
+            await uow.inbox.add([Event.message(1, 1, 1, "my phone is 555-0100")], clock(), raw)
+            first = await uow.inbox.next_pending(1)
+            assert first is not None
+            await uow.inbox.mark_done(first.inbox_id, "applied", clock())
+            clock.advance(days=3)
+            assert await uow.inbox.redact(clock() - timedelta(days=2)) == 1
+            assert await uow.inbox.redact(clock() - timedelta(days=2)) == 0
+            assert await uow.inbox.add([Event.message(1, 1, 1, "my phone is 555-0100")], clock(), raw) == 0
+
+    async def test_forget_user_drops_the_content_of_their_handled_updates_only(
+        self, factory: UnitOfWorkFactory, clock: Clock
+    ) -> None:
+        async with factory() as uow:
+            await uow.inbox.add([Event.message(1, 1, 1, "mine"), Event.message(2, 2, 2, "theirs")], clock())
+            await uow.inbox.add([IgnoredUpdate(3, "not acted on: edited_message", user_id=1, chat_id=1)], clock())
+            handled = await uow.inbox.next_pending(1)
+            assert handled is not None
+            await uow.inbox.mark_done(handled.inbox_id, "applied", clock())
+            await uow.inbox.add([Event.message(4, 1, 1, "still pending")], clock())
+            assert await uow.inbox.forget_user(1) == 2
+            assert await uow.inbox.forget_user(1) == 0
+            pending = await uow.inbox.next_pending(1)
+            assert pending is not None and pending.event.text == "still pending"
 
 
 class TestUnitOfWork:

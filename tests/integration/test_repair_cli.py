@@ -35,9 +35,9 @@ def test_migrate_refuses_until_the_orphans_are_repaired(tmp_path: Path) -> None:
     orphaned = make_legacy(database)
 
     refused = durabot("migrate", database=database)
-    assert refused.returncode != 0
-    assert "3 intake progress row(s) belong to cases that do not exist" in refused.stdout
-    assert "durabot repair orphans" in refused.stdout
+    assert refused.returncode == 2
+    assert "3 intake progress row(s) belong to cases that do not exist" in refused.stderr
+    assert "durabot repair orphans" in refused.stderr
     assert "Traceback" not in refused.stdout + refused.stderr
 
     dry = durabot("repair", "orphans", "--dry-run", database=database)
@@ -56,13 +56,13 @@ def test_migrate_refuses_until_the_orphans_are_repaired(tmp_path: Path) -> None:
 
     migrated = durabot("migrate", database=database)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-    assert "Database is at revision 0003." in migrated.stdout
+    assert "Database is at revision 0004." in migrated.stdout
 
 
 def test_repair_on_a_database_without_the_tables_fails_with_a_clear_message(tmp_path: Path) -> None:
     result = durabot("repair", "orphans", database=tmp_path / "empty.sqlite3")
-    assert result.returncode != 0
-    assert "no cases or intake progress tables yet" in result.stdout
+    assert result.returncode == 2
+    assert "no cases or intake progress tables yet" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 
 

@@ -50,7 +50,7 @@ def assert_asked_again(turn: Turn, question: Turn, lead: str) -> None:
 
 
 def inbox_outcome(factory: FakeUnitOfWorkFactory, update_id: int) -> str | None:
-    return factory.data.inbox[update_id].outcome
+    return next(r.outcome for r in reversed(factory.data.inbox.values()) if r.update_id == update_id)
 
 
 # -- the whole flow ----------------------------------------------------------------------
@@ -503,12 +503,21 @@ async def test_a_conversation_touched_within_24_hours_lives_on(chat: Chat, clock
     assert chat.conversation().expires_at == clock.now + TTL
 
 
-async def test_a_button_of_an_expired_conversation_has_expired(chat: Chat, clock: ManualClock) -> None:
+async def test_a_button_of_an_expired_conversation_has_expired_and_says_the_conversation_expired(
+    chat: Chat, clock: ManualClock
+) -> None:
     await chat.say("/addmachine")
     await chat.say("Press 3")
     clock.advance(TTL + timedelta(minutes=1))
-    assert_expired(await chat.press("Skip"))
+    turn = await chat.press("Skip")
+    assert turn.callback_answers == [CallbackAnswer(f"cb-{turn.applied[0].update_id}", EXPIRED)]
+    assert turn.texts == [
+        "Your unfinished conversation (adding a machine to your library) expired after a long pause "
+        "and was cleared. Send /addmachine to start again."
+    ]
+    assert isinstance(turn.outgoing[0], CallbackAnswer), "the press is acknowledged first"
     assert chat.conversations() == []
+    assert (await chat.say("Press 3")).text.startswith("I'm not asking you anything right now.")
 
 
 async def test_cleanup_removes_expired_conversations_but_not_live_ones(
@@ -572,7 +581,7 @@ async def test_a_failing_write_saves_nothing_keeps_the_conversation_and_apologis
     assert turn.outgoing == [Reply(APOLOGY)]
     assert factory.data.machines == []
     assert exploding.conversation() == before
-    record = factory.data.inbox[update_id]
+    record = next(r for r in factory.data.inbox.values() if r.update_id == update_id)
     assert record.outcome == "failed"
     assert record.error is not None and "disk on fire" in record.error
     assert [r.message for r in factory.data.outbox[outbox_rows:]] == [Reply(APOLOGY)]

@@ -1,4 +1,4 @@
-"""A user's conversation in one chat: which flow, the answers so far, and when it expires."""
+"""A user's conversation in one chat (flow, answers so far, expiry), and the tombstone left once it expired."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from durabot.flows.model import Answers, Flow
+
+TOMBSTONE_RETENTION = timedelta(days=30)
+"""How long the cleanup keeps a tombstone for the user's next message to find."""
 
 
 @dataclass(frozen=True)
@@ -48,3 +51,14 @@ class Conversation:
             expires_at=now + ttl,
             current_step=f"{flow.name}:{step.key}" if step else None,
         )
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """What the periodic cleanup leaves of an expired conversation, until the user's next message is told of it."""
+
+    user_id: int
+    chat_id: int
+    flow_name: str
+    expired_at: datetime
+    created_at: datetime

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -20,13 +22,15 @@ class Event:
     """One update from a user, identified by the transport's ``update_id``.
 
     Attributes:
-        update_id: Unique id of the update; the engine applies each id once.
+        update_id: The transport's id of the update; with ``bot_id`` and the update's fingerprint
+            it identifies the update, so a redelivery is applied once and a reused id is not mistaken for one.
         chat_id: Chat the update came from; updates of one chat are applied in id order.
         user_id: The user who sent it.
         kind: Typed text, a pressed button, or content that is not text.
         text: The typed text, or the button's data for a callback.
         callback_id: Id to acknowledge a pressed button with.
         content_type: For :attr:`EventKind.CONTENT`, what was sent ("photo", "sticker", …).
+        bot_id: The bot the update was sent to (the number before the colon of its token).
     """
 
     update_id: int
@@ -36,6 +40,7 @@ class Event:
     text: str | None = None
     callback_id: str | None = None
     content_type: str | None = None
+    bot_id: int = 0
 
     @classmethod
     def message(cls, update_id: int, chat_id: int, user_id: int, text: str) -> Event:
@@ -60,6 +65,30 @@ class Event:
     def from_json(cls, data: dict[str, Any]) -> Event:
         """Read back what :meth:`to_json` produced."""
         return cls(**{**data, "kind": EventKind(data["kind"])})
+
+
+@dataclass(frozen=True)
+class IgnoredUpdate:
+    """An update the bot will not act on, stored as such with the reason (malformed, not for this bot, …).
+
+    It is recorded in the inbox in its terminal state, so it is never retried and never holds back another.
+    """
+
+    update_id: int
+    reason: str
+    bot_id: int = 0
+    chat_id: int | None = None
+    user_id: int | None = None
+
+
+Received = Event | IgnoredUpdate
+"""What a transport hands the engine for each update it took in."""
+
+
+def fingerprint(raw: Any) -> str:
+    """A digest of an update's content: equal for a redelivery, different for another update under the same id."""
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8", "replace")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 from durabot.domain.cases import CaseRepository, IntakeProgressRepository
 from durabot.domain.machines import MachineRepository
-from durabot.engine.conversation import Conversation
-from durabot.engine.events import Event
+from durabot.engine.conversation import Conversation, Tombstone
+from durabot.engine.events import Event, Received
 from durabot.replies import Outgoing
 
 
@@ -38,26 +39,63 @@ class ConversationStore(Protocol):
         """Remove a conversation (finished, cancelled or expired)."""
 
     async def delete_expired(self, now: datetime) -> int:
-        """Remove every conversation that expired before ``now``; returns how many."""
+        """Remove every conversation that expired before ``now``, leaving a tombstone for each; returns how many.
+
+        A tombstone already there for the same user, chat and flow is replaced.
+        """
+
+    async def take_tombstones(self, user_id: int, chat_id: int) -> list[Tombstone]:
+        """Remove and return the tombstones of the user's conversations in this chat."""
+
+    async def prune_tombstones(self, created_before: datetime) -> int:
+        """Remove tombstones left before ``created_before``; returns how many."""
+
+    async def of_user(self, user_id: int) -> tuple[list[Conversation], list[Tombstone]]:
+        """Every conversation and tombstone of the user, in every chat."""
+
+    async def forget_user(self, user_id: int) -> int:
+        """Remove every conversation and tombstone of the user; returns how many conversations."""
+
+
+@dataclass(frozen=True)
+class PendingUpdate:
+    """An update waiting in the inbox: its row there, and the event to apply."""
+
+    inbox_id: int
+    event: Event
 
 
 class Inbox(Protocol):
     """Received updates, kept until applied, and the record of which were applied."""
 
-    async def add(self, events: Sequence[Event], now: datetime, raw: Mapping[int, Any] | None = None) -> int:
-        """Store updates not seen before (by ``update_id``); returns how many were new."""
+    async def add(self, items: Sequence[Received], now: datetime, raw: Mapping[int, Any] | None = None) -> int:
+        """Store updates not seen before; returns how many were new.
 
-    async def next_pending(self, chat_id: int) -> Event | None:
-        """The chat's unapplied update with the lowest ``update_id``."""
+        An update is known when the same bot already stored the same ``update_id`` with the same
+        content (``raw``, fingerprinted); a different update under a known id is new. Ignored
+        updates are stored already done, with their reason.
+        """
+
+    async def next_pending(self, chat_id: int) -> PendingUpdate | None:
+        """The chat's unapplied update with the lowest ``update_id`` (the first to arrive of equal ids)."""
 
     async def chats_with_pending(self, limit: int = 100) -> list[int]:
         """Chats that have unapplied updates, oldest first."""
 
-    async def mark_done(self, update_id: int, outcome: str, now: datetime, error: str | None = None) -> None:
+    async def mark_done(self, inbox_id: int, outcome: str, now: datetime, error: str | None = None) -> None:
         """Record that an update has been dealt with, and how."""
 
+    async def redact(self, processed_before: datetime) -> int:
+        """Drop the content of updates dealt with before ``processed_before``, keeping their identity."""
+
     async def prune(self, processed_before: datetime) -> int:
-        """Forget updates applied before ``processed_before``; returns how many."""
+        """Forget updates dealt with before ``processed_before``; returns how many."""
+
+    async def forget_user(self, user_id: int) -> int:
+        """Drop the content of the user's updates that were dealt with, keeping their identity; returns how many.
+
+        Pending updates keep theirs, so they are still applied (the one being applied is among them).
+        """
 
 
 class Outbox(Protocol):
@@ -65,6 +103,12 @@ class Outbox(Protocol):
 
     async def add(self, chat_id: int, messages: Sequence[Outgoing], update_id: int | None, now: datetime) -> None:
         """Queue ``messages`` for the chat, in order."""
+
+    async def prune_sent(self, sent_before: datetime) -> int:
+        """Remove messages sent before ``sent_before``; returns how many."""
+
+    async def forget_chat(self, chat_id: int) -> int:
+        """Remove every message queued for or sent to the chat so far, whatever its state; returns how many."""
 
 
 class UnitOfWork(Protocol):

@@ -12,11 +12,13 @@ from typing import Any
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from durabot.engine.conversation import TOMBSTONE_RETENTION
 from durabot.engine.dispatch import Dispatcher
-from durabot.engine.events import Event, EventKind
-from durabot.engine.ports import UnitOfWorkFactory
+from durabot.engine.events import Event, EventKind, Received
+from durabot.engine.ports import PendingUpdate, UnitOfWorkFactory
 from durabot.engine.registry import Registry
 from durabot.failpoints import failpoint
+from durabot.redaction import redact
 from durabot.replies import CallbackAnswer, Outgoing, Reply
 
 log = structlog.get_logger("durabot.engine")
@@ -30,6 +32,9 @@ APOLOGY = (
 
 INBOX_RETENTION = timedelta(days=7)
 """How long an applied update's id is kept to recognise a redelivery (Telegram retries for 24 h at most)."""
+
+TEXT_RETENTION = timedelta(hours=48)
+"""How long what users wrote and what the bot sent is kept in the inbox and outbox once dealt with."""
 
 Clock = Callable[[], datetime]
 
@@ -57,6 +62,7 @@ class Engine:
         ttl: How long an untouched conversation lives.
         clock: Where the engine reads the time.
         attempts: How many times a step that clashed with concurrent work is tried.
+        text_retention: How long the content of handled updates and sent replies is kept.
     """
 
     def __init__(
@@ -66,18 +72,20 @@ class Engine:
         ttl: timedelta = timedelta(hours=24),
         clock: Clock = utc_now,
         attempts: int = 3,
+        text_retention: timedelta = TEXT_RETENTION,
     ) -> None:
         self._uow_factory = uow_factory
         self._dispatcher = Dispatcher(registry, ttl)
         self._clock = clock
         self._attempts = attempts
+        self._text_retention = text_retention
         self.on_applied: Callable[[Applied], None] = lambda applied: None
         """Called after each update is committed (the service uses it to wake the relay)."""
 
-    async def receive(self, events: Sequence[Event], raw: Mapping[int, Any] | None = None) -> int:
-        """Store ``events`` in the inbox in one transaction; returns how many were new."""
+    async def receive(self, items: Sequence[Received], raw: Mapping[int, Any] | None = None) -> int:
+        """Store ``items`` in the inbox in one transaction (``raw``: their JSON by update id); returns how many were new."""
         async with self._uow_factory() as uow:
-            added = await uow.inbox.add(events, self._clock(), raw)
+            added = await uow.inbox.add(items, self._clock(), raw)
             await uow.commit()
         return added
 
@@ -104,21 +112,37 @@ class Engine:
             async with gate:
                 return len(await self.process_chat(chat_id, stop))
 
-        return sum(await asyncio.gather(*(one_chat(chat_id) for chat_id in chats)))
+        results = await asyncio.gather(*(one_chat(chat_id) for chat_id in chats), return_exceptions=True)
+        errors = [result for result in results if isinstance(result, BaseException)]
+        if errors:  # every chat has had its turn; the first error says why the others may wait
+            raise errors[0]
+        return sum(result for result in results if isinstance(result, int))
 
     async def cleanup(self) -> int:
-        """Remove expired conversations, and inbox records past their retention; returns the conversations removed.
+        """Remove expired conversations, and what is past its retention; returns the conversations removed.
 
-        An applied update is remembered for :data:`INBOX_RETENTION` — far longer than Telegram
-        keeps redelivering one — so a late duplicate is still recognised.
+        Each removed conversation leaves a tombstone, so the user's next message is told it expired;
+        tombstones go after :data:`TOMBSTONE_RETENTION`. The content of handled updates and sent
+        replies goes after ``text_retention``; an update's identity stays for :data:`INBOX_RETENTION`
+        — far longer than Telegram keeps redelivering one — so a late duplicate is still recognised.
         """
         now = self._clock()
         async with self._uow_factory() as uow:
             removed = await uow.conversations.delete_expired(now)
+            forgotten = await uow.conversations.prune_tombstones(now - TOMBSTONE_RETENTION)
+            redacted = await uow.inbox.redact(now - self._text_retention)
             pruned = await uow.inbox.prune(now - INBOX_RETENTION)
+            pruned_replies = await uow.outbox.prune_sent(now - self._text_retention)
             await uow.commit()
-        if removed or pruned:
-            log.info("cleanup.done", expired_conversations=removed, pruned_updates=pruned)
+        if removed or forgotten or redacted or pruned or pruned_replies:
+            log.info(
+                "cleanup.done",
+                expired_conversations=removed,
+                pruned_tombstones=forgotten,
+                redacted_updates=redacted,
+                pruned_updates=pruned,
+                pruned_replies=pruned_replies,
+            )
         return removed
 
     async def _apply_next(self, chat_id: int) -> Applied | None:
@@ -129,7 +153,7 @@ class Engine:
             wait=wait_random_exponential(multiplier=0.05, max=1.0),
             reraise=True,
         )
-        seen: list[Event] = []
+        seen: list[PendingUpdate] = []
         try:
             async for attempt in retrying:
                 with attempt:
@@ -137,22 +161,22 @@ class Engine:
         except Exception as error:
             if not seen or factory.is_unavailable(error):
                 raise
-            log.exception("engine.step_failed", update_id=seen[-1].update_id, chat_id=chat_id)
+            log.exception("engine.step_failed", update_id=seen[-1].event.update_id, chat_id=chat_id)
             return await self._record_failure(seen[-1], error)
         raise AssertionError("unreachable: tenacity either returns or re-raises")
 
-    async def _apply_in_transaction(self, chat_id: int, seen: list[Event]) -> Applied | None:
+    async def _apply_in_transaction(self, chat_id: int, seen: list[PendingUpdate]) -> Applied | None:
         started = time.perf_counter()
         async with self._uow_factory() as uow:
             await uow.lock_chat(chat_id)
-            event = await uow.inbox.next_pending(chat_id)
-            if event is None:
+            pending = await uow.inbox.next_pending(chat_id)
+            if pending is None:
                 return None
-            seen.append(event)
-            now = self._clock()
+            seen.append(pending)
+            event, now = pending.event, self._clock()
             outgoing = await self._dispatcher.apply(event, uow, now)
             await uow.outbox.add(chat_id, outgoing, event.update_id, now)
-            await uow.inbox.mark_done(event.update_id, APPLIED, now)
+            await uow.inbox.mark_done(pending.inbox_id, APPLIED, now)
             await uow.commit()
         failpoint("engine.after_commit")
         log.info(
@@ -164,18 +188,19 @@ class Engine:
         )
         return Applied(event.update_id, APPLIED, tuple(outgoing))
 
-    async def _record_failure(self, event: Event, error: BaseException) -> Applied | None:
+    async def _record_failure(self, failed: PendingUpdate, error: BaseException) -> Applied | None:
+        event = failed.event
         apology: list[Outgoing] = [Reply(APOLOGY)]
         if event.kind is EventKind.CALLBACK and event.callback_id:
             apology.insert(0, CallbackAnswer(event.callback_id))
         async with self._uow_factory() as uow:
             await uow.lock_chat(event.chat_id)
             pending = await uow.inbox.next_pending(event.chat_id)
-            if pending is None or pending.update_id != event.update_id:
+            if pending is None or pending.inbox_id != failed.inbox_id:
                 return None
             now = self._clock()
             await uow.outbox.add(event.chat_id, apology, event.update_id, now)
-            await uow.inbox.mark_done(event.update_id, FAILED, now, error=repr(error)[:2000])
+            await uow.inbox.mark_done(failed.inbox_id, FAILED, now, error=redact(repr(error))[:2000])
             await uow.commit()
         return Applied(event.update_id, FAILED, tuple(apology))
 

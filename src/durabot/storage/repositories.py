@@ -1,8 +1,8 @@
-"""SQLAlchemy implementations of the engine's and the domain's storage ports."""
+"""SQLAlchemy implementations of the conversation, machine and outbox ports (the inbox is in ``inbox.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -13,12 +13,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from durabot.domain.machines import Machine, MachineDraft, nickname_key
-from durabot.engine.conversation import Conversation
-from durabot.engine.events import Event
+from durabot.engine.conversation import Conversation, Tombstone
 from durabot.engine.ports import StaleConversationError
 from durabot.flows.model import Answers
 from durabot.replies import Outgoing
-from durabot.storage.tables import ConversationStateRow, OutboxMessageRow, TelegramUpdateRow, UserMachineRow
+from durabot.storage.tables import (
+    ConversationStateRow,
+    ConversationTombstoneRow,
+    OutboxMessageRow,
+    UserMachineRow,
+)
 
 
 def _conversation(row: ConversationStateRow) -> Conversation:
@@ -35,6 +39,10 @@ def _conversation(row: ConversationStateRow) -> Conversation:
         id=row.id,
         current_step=row.current_step,
     )
+
+
+TOMBSTONE_BATCH = 500
+"""Tombstones written per statement (SQLite caps the parameters of one statement)."""
 
 
 class SqlAlchemyConversationStore:
@@ -96,10 +104,73 @@ class SqlAlchemyConversationStore:
         await self._session.execute(delete(ConversationStateRow).where(ConversationStateRow.id == conversation_id))
 
     async def delete_expired(self, now: datetime) -> int:
+        row = ConversationStateRow
+        expired = (
+            await self._session.execute(
+                delete(row)
+                .where(row.expires_at <= now)
+                .returning(row.user_id, row.chat_id, row.conversation_type, row.expires_at)
+                .execution_options(synchronize_session=False)
+            )
+        ).all()
+        for start in range(0, len(expired), TOMBSTONE_BATCH):
+            await self._leave_tombstones(
+                [
+                    {
+                        "user_id": gone.user_id,
+                        "chat_id": gone.chat_id,
+                        "conversation_type": gone.conversation_type,
+                        "expired_at": gone.expires_at,
+                        "created_at": now,
+                    }
+                    for gone in expired[start : start + TOMBSTONE_BATCH]
+                ]
+            )
+        return len(expired)
+
+    async def _leave_tombstones(self, rows: list[dict[str, Any]]) -> None:
+        """Insert tombstones, replacing one already there for the same user, chat and flow."""
+        insert = pg_insert if self._session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        statement = insert(ConversationTombstoneRow).values(rows)
+        await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["user_id", "chat_id", "conversation_type"],
+                set_={"expired_at": statement.excluded.expired_at, "created_at": statement.excluded.created_at},
+            )
+        )
+
+    async def take_tombstones(self, user_id: int, chat_id: int) -> list[Tombstone]:
+        row = ConversationTombstoneRow
+        taken = await self._session.execute(
+            delete(row)
+            .where(row.user_id == user_id, row.chat_id == chat_id)
+            .returning(row.user_id, row.chat_id, row.conversation_type, row.expired_at, row.created_at)
+            .execution_options(synchronize_session=False)
+        )
+        return sorted((Tombstone(*found) for found in taken), key=lambda tombstone: tombstone.expired_at)
+
+    async def prune_tombstones(self, created_before: datetime) -> int:
         result = await self._session.execute(
-            delete(ConversationStateRow).where(ConversationStateRow.expires_at <= now)
+            delete(ConversationTombstoneRow).where(ConversationTombstoneRow.created_at < created_before)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def of_user(self, user_id: int) -> tuple[list[Conversation], list[Tombstone]]:
+        row, tomb = ConversationStateRow, ConversationTombstoneRow
+        live = select(row).where(row.user_id == user_id).order_by(row.started_at, row.id)
+        gone = select(tomb).where(tomb.user_id == user_id).order_by(tomb.expired_at, tomb.id)
+        conversations = [_conversation(found) for found in await self._session.scalars(live)]
+        return conversations, [_tombstone(found) for found in await self._session.scalars(gone)]
+
+    async def forget_user(self, user_id: int) -> int:
+        session = self._session
+        await session.execute(delete(ConversationTombstoneRow).where(ConversationTombstoneRow.user_id == user_id))
+        result = await session.execute(delete(ConversationStateRow).where(ConversationStateRow.user_id == user_id))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _tombstone(row: ConversationTombstoneRow) -> Tombstone:
+    return Tombstone(row.user_id, row.chat_id, row.conversation_type, row.expired_at, row.created_at)
 
 
 def _machine(row: UserMachineRow) -> Machine:
@@ -162,63 +233,8 @@ class SqlAlchemyMachineRepository:
         )
         return [_machine(row) for row in await self._session.scalars(query)]
 
-
-class SqlAlchemyInbox:
-    """The inbox in ``telegram_updates``."""
-
-    def __init__(self, session: AsyncSession, dialect: str) -> None:
-        self._session = session
-        self._insert = pg_insert if dialect == "postgresql" else sqlite_insert
-
-    async def add(self, events: Sequence[Event], now: datetime, raw: Mapping[int, Any] | None = None) -> int:
-        if not events:
-            return 0
-        rows = [
-            {
-                "update_id": event.update_id,
-                "chat_id": event.chat_id,
-                "user_id": event.user_id,
-                "raw": (raw or {}).get(event.update_id, event.to_json()),
-                "event": event.to_json(),
-                "received_at": now,
-            }
-            for event in events
-        ]
-        statement = self._insert(TelegramUpdateRow).values(rows).on_conflict_do_nothing(index_elements=["update_id"])
-        result = await self._session.execute(statement)
-        return int(result.rowcount)  # type: ignore[attr-defined]
-
-    async def next_pending(self, chat_id: int) -> Event | None:
-        query = (
-            select(TelegramUpdateRow.event)
-            .where(TelegramUpdateRow.chat_id == chat_id, TelegramUpdateRow.processed_at.is_(None))
-            .order_by(TelegramUpdateRow.update_id)
-            .limit(1)
-        )
-        data = await self._session.scalar(query)
-        return Event.from_json(data) if data else None
-
-    async def chats_with_pending(self, limit: int = 100) -> list[int]:
-        query = (
-            select(TelegramUpdateRow.chat_id)
-            .where(TelegramUpdateRow.processed_at.is_(None), TelegramUpdateRow.chat_id.is_not(None))
-            .group_by(TelegramUpdateRow.chat_id)
-            .order_by(func.min(TelegramUpdateRow.received_at), func.min(TelegramUpdateRow.update_id))
-            .limit(limit)
-        )
-        return [int(chat_id) for chat_id in await self._session.scalars(query) if chat_id is not None]
-
-    async def mark_done(self, update_id: int, outcome: str, now: datetime, error: str | None = None) -> None:
-        await self._session.execute(
-            update(TelegramUpdateRow)
-            .where(TelegramUpdateRow.update_id == update_id)
-            .values(processed_at=now, outcome=outcome, error=error)
-        )
-
-    async def prune(self, processed_before: datetime) -> int:
-        result = await self._session.execute(
-            delete(TelegramUpdateRow).where(TelegramUpdateRow.processed_at < processed_before)
-        )
+    async def forget_user(self, user_id: int) -> int:
+        result = await self._session.execute(delete(UserMachineRow).where(UserMachineRow.user_id == user_id))
         return int(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -243,3 +259,13 @@ class SqlAlchemyOutbox:
             for message in messages
         )
         await self._session.flush()
+
+    async def prune_sent(self, sent_before: datetime) -> int:
+        result = await self._session.execute(
+            delete(OutboxMessageRow).where(OutboxMessageRow.status == "sent", OutboxMessageRow.sent_at < sent_before)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def forget_chat(self, chat_id: int) -> int:
+        result = await self._session.execute(delete(OutboxMessageRow).where(OutboxMessageRow.chat_id == chat_id))
+        return int(result.rowcount)  # type: ignore[attr-defined]

@@ -53,6 +53,9 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+NICKNAME_KEY_LENGTH = 300
+"""Room for a case-folded nickname: folding can triple a string's length (``ΐ`` folds to three characters)."""
+
 Json = JSON().with_variant(JSONB(), "postgresql")
 Id = BigInteger().with_variant(Integer(), "sqlite")
 """An auto-incrementing key: BIGINT on PostgreSQL, the rowid alias INTEGER on SQLite."""
@@ -103,7 +106,7 @@ class UserMachineRow(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     user_id: Mapped[int]
     nickname: Mapped[str] = mapped_column(String(100))
-    nickname_key: Mapped[str] = mapped_column(String(100))
+    nickname_key: Mapped[str] = mapped_column(String(NICKNAME_KEY_LENGTH))
     manufacturer: Mapped[str | None] = mapped_column(Text)
     model_number: Mapped[str | None] = mapped_column(Text)
     serial_number: Mapped[str | None] = mapped_column(Text)
@@ -116,15 +119,26 @@ class UserMachineRow(Base):
 
 
 class TelegramUpdateRow(Base):
-    """The inbox: every received update, kept from before it is confirmed until after it is applied."""
+    """The inbox: every received update, kept from before it is confirmed until after it is applied.
+
+    An update is identified by its bot, its ``update_id`` and a fingerprint of its content: a
+    redelivery matches all three, while a different update under a known id (Telegram may restart
+    its ids; a sandbox does on every start) is a new row. A chat's rows are applied in ``update_id``
+    order, and in arrival (``id``) order under the same ``update_id``.
+    """
 
     __tablename__ = "telegram_updates"
     __table_args__ = (
+        UniqueConstraint("bot_id", "update_id", "fingerprint"),
         Index(None, "chat_id", "processed_at", "update_id"),
         Index(None, "processed_at", "received_at"),
+        {"sqlite_autoincrement": True},
     )
 
-    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    bot_id: Mapped[int]
+    update_id: Mapped[int]
+    fingerprint: Mapped[str] = mapped_column(String(64))
     chat_id: Mapped[int | None]
     user_id: Mapped[int | None]
     raw: Mapped[dict[str, Any]]
@@ -189,3 +203,21 @@ class CaseIntakeProgressRow(Base):
     answers: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class ConversationTombstoneRow(Base):
+    """What is left of a conversation the cleanup removed, so the user's next message learns it expired."""
+
+    __tablename__ = "conversation_tombstones"
+    __table_args__ = (
+        UniqueConstraint("user_id", "chat_id", "conversation_type"),
+        Index(None, "created_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    user_id: Mapped[int]
+    chat_id: Mapped[int]
+    conversation_type: Mapped[str] = mapped_column(String(64))
+    expired_at: Mapped[datetime]
+    created_at: Mapped[datetime]
