@@ -8,16 +8,19 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from telegram import Bot
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 from telegram.error import NetworkError
 
+from durabot.backoff import Backoff
 from durabot.bootstrap import App
+from durabot.errors import DurabotError, OperatorError, cannot_listen
+from durabot.storage.availability import describe, is_unavailable
 from durabot.storage.leader import LeaderLease
 from durabot.storage.migrate import upgrade
 from durabot.storage.outbox_queue import SqlAlchemyOutboxQueue
+from durabot.transport.connect import initialise_bot
 from durabot.transport.polling import ALLOWED_UPDATES, Poller
 from durabot.transport.relay import OutboxRelay
-from durabot.transport.telegram import bot_commands, make_bot
+from durabot.transport.telegram import bot_commands, bot_id_of, known_username, make_bot
 from durabot.transport.webhook import WebhookServer
 from durabot.waiting import wait_for_any
 
@@ -32,9 +35,33 @@ async def _every(seconds: float, job: Callable[[], Awaitable[object]], name: str
     while not stop.is_set():
         try:
             await job()
-        except Exception:
-            log.exception("service.task_failed", task=name)
+        except Exception as error:
+            _log_task_failure(name, error, seconds)
         await wait_for_any(stop, timeout=seconds)
+
+
+def _log_task_failure(task: str, error: Exception, retry_in: float) -> None:
+    """A WARNING while the database is unreachable (the work waits); the traceback for anything else."""
+    if is_unavailable(error):
+        log.warning("service.task_database_unavailable", task=task, retry_in=retry_in, error=describe(error))
+    else:
+        log.exception("service.task_failed", task=task, retry_in=retry_in)
+
+
+async def _first_to_end(tasks: dict[str, asyncio.Task[None]], stop: asyncio.Event) -> tuple[str, asyncio.Task[None]] | None:
+    """Wait for ``stop`` or for a task to end; returns the task that ended first, or ``None`` on ``stop``."""
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([stopped, *tasks.values()], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if stop.is_set():
+        return None
+    return next((name, task) for name, task in tasks.items() if task.done())
+
+
+class BackgroundTaskError(DurabotError):
+    """A background task of the service ended on its own; the process stops (exit status 2) to be restarted."""
 
 
 class Service:
@@ -48,57 +75,117 @@ class Service:
         self.webhook: WebhookServer | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set, then stop taking updates, finish the step in hand and flush replies."""
+        """Run until ``stop`` is set, then stop taking updates, finish the step in hand and flush replies.
+
+        Waits for the database first (see :meth:`_migrate_when_reachable`).
+
+        Raises:
+            BackgroundTaskError: a background task (intake, processing, relay, cleanup) ended on its
+                own; the others are stopped cleanly first. A :class:`DurabotError` that ended a task
+                (a port in use, say) is raised as it is.
+        """
         app, settings = self._app, self._app.settings
-        await upgrade(app.database)
+        if not await self._migrate_when_reachable(stop):
+            return
+        ended: tuple[str, asyncio.Task[None]] | None = None
         async with contextlib.AsyncExitStack() as stack:
             bot = await self._connect_bot(stack, stop)
             if bot is None:
                 return
             app.engine.on_applied = lambda applied: self.outbox_wake.set() if applied.outgoing else None
-            relay = OutboxRelay(SqlAlchemyOutboxQueue(app.database), bot)
             relay_stop, intake_stop = asyncio.Event(), asyncio.Event()
-            relay_task = asyncio.create_task(relay.run(relay_stop, self.outbox_wake))
-            processing = asyncio.create_task(self._process(stop))
-            cleanup = asyncio.create_task(_every(settings.cleanup_interval_seconds, app.engine.cleanup, "cleanup", stop))
-            intake = asyncio.create_task(self._intake(bot, intake_stop))
+            relay = OutboxRelay(SqlAlchemyOutboxQueue(app.database), bot, stop=relay_stop)
+            tasks = {
+                "relay": asyncio.create_task(relay.run(self.outbox_wake)),
+                "processing": asyncio.create_task(self._process(stop)),
+                "cleanup": asyncio.create_task(_every(settings.cleanup_interval_seconds, app.engine.cleanup, "cleanup", stop)),
+                "intake": asyncio.create_task(self._intake(bot, intake_stop)),
+            }
             log.info("service.started", database=app.database.dialect, mode="webhook" if settings.webhook_url else "polling")
-            await stop.wait()
+            ended = await _first_to_end(tasks, stop)
+            if ended is not None:
+                self._report_ended(*ended)
+                stop.set()
 
             log.info("service.stopping")
             intake_stop.set()
-            intake.cancel()
-            await asyncio.gather(intake, return_exceptions=True)
+            tasks["intake"].cancel()
+            await asyncio.gather(tasks["intake"], return_exceptions=True)
             if self.webhook is not None:
                 await self.webhook.stop()
-            await asyncio.gather(processing, cleanup, return_exceptions=True)
+            await asyncio.gather(tasks["processing"], tasks["cleanup"], return_exceptions=True)
             relay_stop.set()
-            await asyncio.gather(relay_task, return_exceptions=True)
+            await asyncio.gather(tasks["relay"], return_exceptions=True)
             await relay.flush(FLUSH_SECONDS)
         log.info("service.stopped")
+        if ended is not None:
+            name, task = ended
+            cause = None if task.cancelled() else task.exception()
+            if isinstance(cause, DurabotError):
+                raise cause  # already says what went wrong and what to do
+            raise BackgroundTaskError(f"the {name} task stopped unexpectedly: {cause or 'it returned'}") from cause
+
+    async def _migrate_when_reachable(self, stop: asyncio.Event) -> bool:
+        """Migrate the database; while it is down or starting up, log a WARNING and try again after a pause.
+
+        Returns ``False`` if ``stop`` was set before the database could be reached. Permanent
+        errors (unknown database or role, wrong password) are raised as the driver reported them.
+        """
+        backoff = Backoff(first=0.5, cap=5.0)
+        while not stop.is_set():
+            try:
+                await upgrade(self._app.database)
+                return True
+            except Exception as error:
+                if not is_unavailable(error):
+                    raise
+                pause = backoff.next()
+                log.warning(
+                    "service.database_unavailable", attempt=backoff.failures, retry_in=pause, error=describe(error)
+                )
+                await wait_for_any(stop, timeout=pause)
+        return False
+
+    @staticmethod
+    def _report_ended(name: str, task: asyncio.Task[None]) -> None:
+        error = None if task.cancelled() else task.exception()
+        if error is None:
+            log.error("service.task_died", task=name, reason="returned" if not task.cancelled() else "cancelled")
+        else:
+            trace = None if isinstance(error, OperatorError) else error  # an operator's problem is said in one line
+            log.error("service.task_died", task=name, reason=type(error).__name__, exc_info=trace)
 
     async def _connect_bot(self, stack: contextlib.AsyncExitStack, stop: asyncio.Event) -> Bot | None:
+        """The Bot API client, ready; ``None`` if ``stop`` was set while the server could not be reached.
+
+        Without a token it starts the local sandbox first. Each failed try to reach the server
+        is logged at WARNING (see :func:`~durabot.transport.connect.initialise_bot`).
+
+        Raises:
+            ConfigurationError: the sandbox port is taken, or the server rejected the token.
+        """
         settings = self._app.settings
-        token, base_url = settings.telegram_bot_token, settings.telegram_api_base_url
+        base_url = settings.telegram_api_base_url
+        token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else SANDBOX_TOKEN
         if settings.uses_sandbox:
             from durabot.sandbox import Sandbox
 
-            sandbox = await stack.enter_async_context(Sandbox(settings.sandbox_host, settings.sandbox_port))
-            token, base_url = SANDBOX_TOKEN, sandbox.url
+            host, port = settings.sandbox_host, settings.sandbox_port
+            try:
+                sandbox = await stack.enter_async_context(Sandbox(host, port))
+            except OSError as error:
+                raise cannot_listen(error, host, port, "SANDBOX_PORT") from None
+            base_url = sandbox.url
             self._announce(f"No TELEGRAM_BOT_TOKEN: running against the local sandbox. Chat with the bot at {sandbox.chat_page_url}")
-        assert token is not None
         bot = make_bot(token, base_url)
-        retrying = AsyncRetrying(retry=retry_if_exception_type(NetworkError), wait=wait_random_exponential(1, 30))
-        async for attempt in retrying:
-            with attempt:
-                if stop.is_set():
-                    return None
-                await bot.initialize()
+        if not await initialise_bot(bot, base_url, stop):
+            return None
         stack.push_async_callback(bot.shutdown)
+        self._app.engine_registry.bot_username = known_username(bot)  # for links from a group to the private chat
         try:
             await bot.set_my_commands(bot_commands(self._app.engine_registry))
         except Exception as error:
-            log.warning("service.set_commands_failed", error=str(error))
+            log.warning("service.set_commands_failed", error=f"{type(error).__name__}: {error}")
         log.info("service.bot_ready", username=bot.username, api=base_url)
         return bot
 
@@ -107,31 +194,52 @@ class Service:
         settings, engine = self._app.settings, self._app.engine
         if settings.webhook_url:
             assert settings.webhook_secret is not None
+            secret = settings.webhook_secret.get_secret_value()
             self.webhook = WebhookServer(
-                engine, settings.webhook_url, settings.webhook_secret,
+                engine, settings.webhook_url, secret,
                 settings.webhook_listen_host, settings.webhook_listen_port, self.inbox_wake.set,
+                bot_id=bot_id_of(bot.token), bot_username=known_username(bot),
             )
             await self.webhook.start()
-            await bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret, allowed_updates=ALLOWED_UPDATES)
+            await bot.set_webhook(settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
             await stop.wait()
             return
-        lease = LeaderLease(self._app.database)
-        if not await lease.acquire(stop):
-            return
-        try:
-            await bot.delete_webhook(drop_pending_updates=False)
-            log.info("polling.started")
-            await Poller(bot, engine, self.inbox_wake.set).run(stop)
-        finally:
-            await lease.release()
+        await self._poll_while_leader(bot, stop)
+
+    async def _poll_while_leader(self, bot: Bot, stop: asyncio.Event) -> None:
+        """Poll whenever this process holds the lease; step down when it is lost and wait to take it again."""
+        lease, backoff = LeaderLease(self._app.database), Backoff(first=1.0, cap=30.0)
+        while await lease.acquire(stop):
+            pause = 0.0
+            try:
+                await bot.delete_webhook(drop_pending_updates=False)
+                log.info("polling.started")
+                await Poller(bot, self._app.engine, self.inbox_wake.set).run(stop, lease)
+                backoff.reset()
+            except NetworkError as error:
+                pause = backoff.next()
+                log.warning("polling.start_failed", error=str(error), retry_in=pause)
+            finally:
+                await lease.release()
+            if not stop.is_set():
+                log.warning("polling.stepped_down")
+                await wait_for_any(stop, timeout=pause)
 
     async def _process(self, stop: asyncio.Event) -> None:
-        """Apply inbox updates as they arrive (and on a timer, for other processes' updates)."""
+        """Apply inbox updates as they arrive (and on a timer, for other processes' updates).
+
+        While the database cannot be reached the pause grows (updates stay pending meanwhile);
+        an update stored by this process's poller ends the pause early.
+        """
         engine, poll = self._app.engine, self._app.settings.inbox_poll_seconds
+        backoff = Backoff(first=0.5, cap=5.0)
         while not stop.is_set():
             self.inbox_wake.clear()
+            pause = poll
             try:
                 await engine.process_pending(stop=stop)
-            except Exception:
-                log.exception("service.processing_failed")
-            await wait_for_any(stop, self.inbox_wake, timeout=poll)
+                backoff.reset()
+            except Exception as error:
+                pause = max(poll, backoff.next())
+                _log_task_failure("processing", error, pause)
+            await wait_for_any(stop, self.inbox_wake, timeout=pause)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,8 +36,9 @@ class SqlAlchemyOutboxQueue:
 
     A claim marks the row ``sending`` with a lease (``next_attempt_at`` moved ahead). Only a
     chat's oldest unfinished row can be claimed, so a chat's messages go out one after another;
-    on PostgreSQL ``FOR UPDATE SKIP LOCKED`` keeps concurrent relays off each other's rows. A
-    relay that dies mid-send leaves its lease to expire, and the row is claimed again.
+    on PostgreSQL ``FOR UPDATE SKIP LOCKED`` keeps concurrent relays off each other's rows. The
+    lease is short and the relay renews it while it sends (:meth:`extend_lease`), so a relay that
+    dies mid-send holds its chat back only until the lease expires; then the row is claimed again.
     """
 
     def __init__(self, database: Database, clock: Clock = utc_now) -> None:
@@ -68,6 +70,19 @@ class SqlAlchemyOutboxQueue:
             rows = (await connection.execute(claimed)).all()
         items = [OutboxItem(r.id, r.chat_id, r.method, r.payload, r.attempts) for r in rows]
         return sorted(items, key=lambda item: item.id)
+
+    async def extend_lease(self, item_ids: Sequence[int], lease: timedelta) -> None:
+        """Keep the claims on rows still being sent for ``lease`` from now (a relay renews them while it sends)."""
+        if not item_ids:
+            return
+        row = OutboxMessageRow
+        renewed = (
+            update(row)
+            .where(row.id.in_(list(item_ids)), row.status == SENDING)
+            .values(next_attempt_at=self._clock() + lease)
+        )
+        async with self._database.transaction() as connection:
+            await connection.execute(renewed)
 
     async def mark_sent(self, item_id: int) -> None:
         """The message was delivered."""

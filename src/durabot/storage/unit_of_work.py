@@ -7,24 +7,19 @@ from types import TracebackType
 from typing import Self
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from durabot.domain.cases import CaseRepository, IntakeProgressRepository
 from durabot.domain.machines import MachineRepository
 from durabot.storage.case_repositories import SqlAlchemyCaseRepository, SqlAlchemyIntakeProgressRepository
-from durabot.engine.ports import ConversationStore, Inbox, Outbox, StaleConversationError
+from durabot.engine.ports import ConversationStore, Inbox, Outbox
 from durabot.engine.runner import Clock, utc_now
+from durabot.storage import availability
 from durabot.storage.database import Database
-from durabot.storage.repositories import (
-    SqlAlchemyConversationStore,
-    SqlAlchemyInbox,
-    SqlAlchemyMachineRepository,
-    SqlAlchemyOutbox,
-)
+from durabot.storage.inbox import SqlAlchemyInbox
+from durabot.storage.repositories import SqlAlchemyConversationStore, SqlAlchemyMachineRepository, SqlAlchemyOutbox
 
 CHAT_LOCK_NAMESPACE = 0x64_75_72_61  # "dura": keeps our advisory-lock keys apart from other applications'
-CONFLICT_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
 
 
 def chat_lock_key(chat_id: int) -> int:
@@ -95,13 +90,7 @@ class SqlAlchemyUnitOfWorkFactory:
         return SqlAlchemyUnitOfWork(self.database, self._sessions, self._clock)
 
     def is_conflict(self, error: BaseException) -> bool:
-        if isinstance(error, IntegrityError | StaleConversationError):
-            return True
-        if isinstance(error, DBAPIError):
-            return getattr(error.orig, "sqlstate", None) in CONFLICT_SQLSTATES
-        return False
+        return availability.is_conflict(error)
 
     def is_unavailable(self, error: BaseException) -> bool:
-        if isinstance(error, OperationalError | InterfaceError):
-            return not self.is_conflict(error)
-        return isinstance(error, DBAPIError) and error.connection_invalidated or isinstance(error, OSError)
+        return availability.is_unavailable(error)

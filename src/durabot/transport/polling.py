@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from telegram import Bot
 from telegram.error import Conflict, InvalidToken
 from telegram.warnings import PTBUserWarning
 
-from durabot.engine.events import Event
+from durabot.backoff import Backoff
 from durabot.engine.runner import Engine
 from durabot.failpoints import failpoint
-from durabot.transport.telegram import event_from_update
+from durabot.storage.availability import describe, is_unavailable
+from durabot.transport.telegram import bot_id_of, known_username
+from durabot.transport.updates import read_batch
 from durabot.waiting import wait_for_any
 
 log = structlog.get_logger("durabot.polling")
@@ -25,6 +27,19 @@ log = structlog.get_logger("durabot.polling")
 warnings.filterwarnings("ignore", message=r".*Bot\.getUpdates.*", category=PTBUserWarning)
 
 ALLOWED_UPDATES = ["message", "callback_query"]
+
+DATABASE_RETRY_SECONDS = 5.0
+"""The longest pause before storing a batch is tried again while the database is unreachable."""
+
+
+class Lease(Protocol):
+    """The right to poll, which another process may take over (see :class:`durabot.storage.leader.LeaderLease`)."""
+
+    async def held(self) -> bool:
+        """Whether this process still holds it."""
+
+    async def lost(self) -> None:
+        """Return once it is lost."""
 
 
 class Poller:
@@ -51,46 +66,80 @@ class Poller:
         self._max_backoff = max_backoff_seconds
         self.offset: int | None = None
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Poll until ``stop`` is set; failures are logged and retried with a growing pause."""
-        failures = 0
+    async def run(self, stop: asyncio.Event, lease: Lease | None = None) -> None:
+        """Poll until ``stop`` is set or ``lease`` is lost; failures are logged and retried with a growing pause.
+
+        The lease is checked before every ``getUpdates`` and watched while one is in flight: a
+        poller that lost it returns at once (abandoning the request in flight, whose batch is
+        not confirmed), so the process that takes over never polls alongside it.
+        """
+        backoff = Backoff(first=0.5, cap=self._max_backoff)
         while not stop.is_set():
+            if lease is not None and not await lease.held():
+                log.warning("polling.lease_lost")
+                return
             try:
-                await self.poll_once()
-                failures = 0
+                if not await self._poll_while_held(lease):
+                    log.warning("polling.lease_lost")
+                    return
+                backoff.reset()
             except asyncio.CancelledError:
                 raise
             except InvalidToken:
                 log.error("polling.invalid_token")
                 raise
             except Exception as error:
-                failures += 1
-                pause = min(self._max_backoff, 0.5 * 2**failures)
-                event = "polling.conflict" if isinstance(error, Conflict) else "polling.failed"
-                log.warning(event, error=str(error), retry_in=pause)
+                pause = backoff.next()
+                if is_unavailable(error):
+                    pause = min(pause, DATABASE_RETRY_SECONDS)
+                    log.warning("polling.database_unavailable", error=describe(error), retry_in=pause)
+                else:
+                    event = "polling.conflict" if isinstance(error, Conflict) else "polling.failed"
+                    log.warning(event, error=str(error), retry_in=pause)
                 await wait_for_any(stop, timeout=pause)
 
+    async def _poll_while_held(self, lease: Lease | None) -> bool:
+        """One :meth:`poll_once`, abandoned if the lease goes meanwhile; returns whether it went its course."""
+        if lease is None:
+            await self.poll_once()
+            return True
+        poll, watch = asyncio.ensure_future(self.poll_once()), asyncio.ensure_future(lease.lost())
+        try:
+            await asyncio.wait({poll, watch}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watch.cancel()
+            if not poll.done():
+                poll.cancel()
+            await asyncio.gather(poll, watch, return_exceptions=True)
+        if poll.cancelled():
+            return False
+        poll.result()
+        return True
+
     async def poll_once(self) -> int:
-        """One ``getUpdates`` round; returns how many updates were stored as new."""
+        """One ``getUpdates`` round; returns how many updates were stored as new.
+
+        Every update with a usable ``update_id`` is stored — as an event, or as ignored with its
+        reason — and the offset moves past the highest of them, so the whole batch is confirmed;
+        one without a usable id cannot be stored and is skipped with a warning.
+        """
         params: dict[str, Any] = {"timeout": self._long_poll, "allowed_updates": ALLOWED_UPDATES}
         if self.offset is not None:
             params["offset"] = self.offset
         batch = await self._bot.do_api_request("getUpdates", api_kwargs=params, read_timeout=self._long_poll + 10)
-        updates: list[dict[str, Any]] = list(batch) if isinstance(batch, list) else []
-        if not updates:
+        if not isinstance(batch, list):
+            log.warning("polling.batch_not_a_list", shape=type(batch).__name__)
+            return 0
+        if not batch:
             return 0
         failpoint("polling.after_fetch")
-        events: list[Event] = []
-        raw: dict[int, Any] = {}
-        for update in updates:
-            event = event_from_update(update, self._bot)
-            if event is not None:
-                events.append(event)
-                raw[event.update_id] = update
-        stored = await self._engine.receive(events, raw) if events else 0
+        items, raw = read_batch(batch, bot_id_of(self._bot.token), known_username(self._bot))
+        stored = await self._engine.receive(items, raw) if items else 0
         failpoint("polling.after_store")
-        self.offset = max(int(update["update_id"]) for update in updates) + 1
-        log.info("polling.batch_stored", received=len(updates), new=stored, next_offset=self.offset)
+        if items:
+            self.offset = max(item.update_id for item in items) + 1
+        log.info("polling.batch_stored", received=len(batch), new=stored, next_offset=self.offset)
         if stored:
             self._on_stored()
         return stored
+
