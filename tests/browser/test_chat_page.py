@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.e2e.conftest import Process, base_env, free_port
+from tests.conftest import free_port
+from tests.e2e.conftest import Process, base_env
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -25,15 +26,24 @@ CHROMIUM_FLAGS = [
 ]
 
 
-@pytest.fixture
-def chat_page_url(tmp_path: Path) -> Iterator[str]:
-    """``durabot run`` with no token: it starts the sandbox itself and prints the chat page's address."""
-    env = base_env(DATABASE_URL=f"sqlite:///{tmp_path / 'browser.sqlite3'}", SANDBOX_PORT=str(free_port()))
+def start_durabot(database: Path, sandbox_port: int) -> tuple[Process, str]:
+    """``durabot run`` with no token: it starts the sandbox itself; the process and the chat page's address."""
+    env = base_env(DATABASE_URL=f"sqlite:///{database}", SANDBOX_PORT=str(sandbox_port))
     process = Process([sys.executable, "-m", "durabot", "run"], env)
     try:
         line = process.wait_for("Chat with the bot at")
         process.wait_for("polling.started")
-        yield line.split("Chat with the bot at", 1)[1].strip()
+    except BaseException:
+        process.stop()
+        raise
+    return process, line.split("Chat with the bot at", 1)[1].strip()
+
+
+@pytest.fixture
+def chat_page_url(tmp_path: Path) -> Iterator[str]:
+    process, url = start_durabot(tmp_path / "browser.sqlite3", free_port())
+    try:
+        yield url
     finally:
         process.stop()
 
@@ -68,3 +78,35 @@ async def test_chat_page_runs_a_conversation_with_buttons(
     await page.locator(".inline-button", has_text="Skip").last.click()
     await expect(bot_messages.last).to_contain_text("Step 3 of 6 · Model number", timeout=30_000)
     await page.screenshot(path=str(tmp_path / "chat-page.png"), full_page=True)
+
+
+async def test_the_conversation_so_far_stays_on_the_page_when_the_bot_restarts(
+    browser: Browser, tmp_path: Path
+) -> None:
+    database, port = tmp_path / "restart.sqlite3", free_port()
+    process, url = start_durabot(database, port)
+    try:
+        page = await browser.new_page()
+        await page.goto(url)
+        await send(page, "/addmachine")
+        await expect(page.locator(".message.bot").last).to_contain_text("Step 1 of 6 · Nickname", timeout=30_000)
+    finally:
+        process.stop()
+
+    process, _ = start_durabot(database, port)  # a new sandbox: no chats, update ids from a new base
+    try:
+        earlier = page.locator(".message.earlier")
+        await expect(earlier.first).to_contain_text("/addmachine", timeout=30_000)
+        await expect(earlier.last).to_contain_text("Step 1 of 6 · Nickname")
+        await expect(page.locator(".earlier-divider")).to_be_visible()
+
+        await send(page, "Press 1")
+        live_bot = page.locator(".message.bot:not(.earlier)")
+        await expect(live_bot.last).to_contain_text("Step 2 of 6 · Manufacturer", timeout=30_000)
+
+        await page.reload()
+        await expect(page.locator(".message.earlier").first).to_contain_text("/addmachine", timeout=30_000)
+        await expect(page.locator(".message.user:not(.earlier)").last).to_contain_text("Press 1")
+        await page.screenshot(path=str(tmp_path / "chat-page-after-restart.png"), full_page=True)
+    finally:
+        process.stop()

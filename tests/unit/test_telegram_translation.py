@@ -1,4 +1,7 @@
-"""Translation between Telegram's wire format and engine events, and long-message splitting."""
+"""Translation between Telegram's wire format and engine events, and long-message splitting.
+
+Strict validation of malformed updates has its own file, ``test_update_validation.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from durabot.bootstrap import build_registry
-from durabot.engine.events import Event, EventKind
-from durabot.transport.telegram import MAX_MESSAGE_LENGTH, bot_commands, event_from_update, keyboard, split_text
+from durabot.engine.events import Event, EventKind, IgnoredUpdate
+from durabot.replies import Button, Reply
+from durabot.transport.telegram import MAX_MESSAGE_LENGTH, bot_commands, bot_id_of, keyboard, split_text
+from durabot.transport.updates import event_from_update
 
 USER = {"id": 77, "is_bot": False, "first_name": "Ana"}
 CHAT = {"id": 77, "type": "private", "first_name": "Ana"}
@@ -67,16 +72,33 @@ def test_a_button_press_becomes_a_callback_event() -> None:
 
 
 @pytest.mark.parametrize(
-    "raw",
+    ("raw", "reason"),
     [
-        {"update_id": 14, "edited_message": message(0, text="x")["message"]},
-        {"update_id": 15, "my_chat_member": {"chat": CHAT}},
-        {"update_id": 16, "message": {"message_id": "not a number", "chat": "nonsense"}},
-        {"update_id": 17, "callback_query": {"id": "q", "from": USER, "chat_instance": "c", "inline_message_id": "i"}},
+        ({"update_id": 14, "edited_message": message(0, text="x")["message"]}, "not acted on: edited_message"),
+        ({"update_id": 15, "my_chat_member": {"chat": CHAT}}, "not acted on: my_chat_member"),
+        (
+            {"update_id": 16, "message": {"message_id": "not a number", "chat": "nonsense"}},
+            "malformed message.chat: not an object",
+        ),
+        (
+            {"update_id": 17, "callback_query": {"id": "q", "from": USER, "chat_instance": "c", "inline_message_id": "i"}},
+            "callback_query without message",
+        ),
+        ({"update_id": 18}, "no content"),
+        ({"update_id": 19, "\u0000\ud800 secret": 1}, "not acted on: unknown kind"),
     ],
 )
-def test_updates_the_bot_does_not_act_on_are_ignored_without_raising(raw: dict[str, Any]) -> None:
-    assert event_from_update(raw) is None
+def test_updates_the_bot_does_not_act_on_are_ignored_with_their_reason(raw: dict[str, Any], reason: str) -> None:
+    item = event_from_update(raw)
+    assert isinstance(item, IgnoredUpdate)
+    assert (item.update_id, item.reason) == (raw["update_id"], reason)
+
+
+def test_the_receiving_bot_is_named_in_what_comes_out() -> None:
+    assert event_from_update(message(20, text="hi"), bot_id=1000001) == Event(
+        20, 77, 77, EventKind.TEXT, text="hi", bot_id=1000001
+    )
+    assert event_from_update({"update_id": 21}, bot_id=5) == IgnoredUpdate(21, "no content", bot_id=5)
 
 
 def test_short_text_is_not_split() -> None:
@@ -107,6 +129,18 @@ def test_keyboard_from_stored_buttons() -> None:
     assert keyboard([]) is None
 
 
+def test_a_link_button_becomes_a_url_button() -> None:
+    stored = Reply("Go", ((Button.link("Continue in private chat", "https://t.me/some_bot?start=intake"),),))
+    markup = keyboard(stored.payload()["buttons"])
+    assert markup is not None
+    [[button]] = markup.inline_keyboard
+    assert (button.text, button.url, button.callback_data) == (
+        "Continue in private chat",
+        "https://t.me/some_bot?start=intake",
+        None,
+    )
+
+
 def test_the_command_menu_lists_every_command() -> None:
     names = [command.command for command in bot_commands(build_registry())]
     assert names == [
@@ -116,8 +150,17 @@ def test_the_command_menu_lists_every_command() -> None:
         "intake_status",
         "intake_cancel",
         "library",
+        "export_my_data",
+        "delete_my_data",
         "skip",
         "back",
         "cancel",
         "help",
     ]
+
+
+@pytest.mark.parametrize(
+    ("token", "bot_id"), [("1000001:sandbox", 1000001), ("123:ABC-def", 123), ("nonsense", 0), ("١٢:x", 0)]
+)
+def test_the_bot_id_is_the_number_before_the_colon_of_the_token(token: str, bot_id: int) -> None:
+    assert bot_id_of(token) == bot_id

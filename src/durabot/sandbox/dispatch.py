@@ -27,6 +27,7 @@ METHODS: dict[str, Method] = {
     "deleteMyCommands": api.delete_my_commands,
     "sendMessage": messaging.send_message,
     "sendPhoto": messaging.send_photo,
+    "sendDocument": messaging.send_document,
     "editMessageText": messaging.edit_message_text,
     "editMessageReplyMarkup": messaging.edit_message_reply_markup,
     "deleteMessage": messaging.delete_message,

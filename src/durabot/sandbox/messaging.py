@@ -1,4 +1,4 @@
-"""The Bot API methods that talk in chats: messages, edits, photos, files and button answers."""
+"""The Bot API methods that talk in chats: messages, edits, photos, documents, files and button answers."""
 
 from __future__ import annotations
 
@@ -89,6 +89,35 @@ async def send_photo(bot: BotState, params: Params) -> dict[str, Any]:
     else:
         raise bad_request("there is no photo in the request")
     content: dict[str, Any] = {"photo": [stored_file.photo_size()]}
+    caption = caption_text(params.text("caption"), params.text("parse_mode"))
+    if caption is not None:
+        content["caption"] = caption
+    return _send(bot, chat, content, params)
+
+
+async def send_document(bot: BotState, params: Params) -> dict[str, Any]:
+    """Send a file uploaded in the request or given by the ``file_id`` of a stored one."""
+    chat = _chat(bot, params)
+    upload = params.upload("document")
+    if upload is not None:
+        if not upload.data:
+            raise bad_request("file must be non-empty")
+        extension = PurePosixPath(upload.filename).suffix.lstrip(".").lower() or "bin"
+        stored_file = bot.files.add(upload.data, "documents", extension)
+        filename, mime_type = upload.filename, upload.content_type
+    elif "document" in params:
+        stored_file = bot.files.get(params.text("document") or "")
+        filename, mime_type = PurePosixPath(stored_file.file_path).name, "application/octet-stream"
+    else:
+        raise bad_request("there is no document in the request")
+    document = {
+        "file_id": stored_file.file_id,
+        "file_unique_id": stored_file.file_unique_id,
+        "file_name": filename,
+        "mime_type": mime_type,
+        "file_size": len(stored_file.data),
+    }
+    content: dict[str, Any] = {"document": document}
     caption = caption_text(params.text("caption"), params.text("parse_mode"))
     if caption is not None:
         content["caption"] = caption

@@ -57,7 +57,11 @@ class Sandbox:
         self._runner = web.AppRunner(self._app(), shutdown_timeout=SHUTDOWN_TIMEOUT)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError:  # e.g. the port is in use: release what was set up, so nothing is left unclosed
+            await self.stop()
+            raise
         self._port = int(self._runner.addresses[0][1])
         for bot in self._registry:
             bot.queue.closed = False

@@ -121,7 +121,9 @@ class BotState:
         self.reset()
 
     def reset(self) -> None:
-        """Forget everything but the token and the update id counter."""
+        """Forget everything but the token and the update id counter; a new :attr:`epoch` begins."""
+        self.epoch = secrets.token_hex(8)
+        """Changes whenever the sandbox forgets its chats (a new sandbox, a reset): earlier messages are gone."""
         self.queue.reset()
         self.chats: dict[int, Chat] = {}
         self.files = FileStore()

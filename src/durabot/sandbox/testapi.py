@@ -102,14 +102,14 @@ async def redeliver(request: web.Request, bot: BotState) -> dict[str, Any]:
 
 
 async def chat_messages(request: web.Request, bot: BotState) -> dict[str, Any]:
-    """Every message in a chat, user's and bot's, in order."""
+    """Every message in a chat, user's and bot's, in order, and the :attr:`BotState.epoch` they belong to."""
     try:
         chat_id = int(request.query["chat_id"])
     except (KeyError, ValueError):
         raise RequestError(400, "chat_id query parameter (an integer) is required") from None
     chat = bot.chats.get(chat_id)
     messages = [_summary(bot, stored) for stored in chat.messages.values()] if chat else []
-    return {"chat_id": chat_id, "messages": messages}
+    return {"chat_id": chat_id, "epoch": bot.epoch, "messages": messages}
 
 
 def _summary(bot: BotState, stored: StoredMessage) -> dict[str, Any]:

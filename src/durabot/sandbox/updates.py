@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
-FIRST_UPDATE_ID = 100_000
+LOWEST_FIRST_UPDATE_ID = 2**20
+ROOM_FOR_UPDATES = 2**24
+"""How many updates one run of the sandbox can number before its ids leave the 31-bit range."""
+
+
+def fresh_first_update_id() -> int:
+    """A first ``update_id`` for a new run, random in a wide 31-bit range, so a restarted sandbox doesn't reuse ids.
+
+    Two runs overlap only if their random starts fall within the number of updates they made of
+    each other: for runs of ten thousand updates, about one restart in a hundred thousand.
+    """
+    return LOWEST_FIRST_UPDATE_ID + secrets.randbelow(2**31 - ROOM_FOR_UPDATES - LOWEST_FIRST_UPDATE_ID)
 
 
 def update_kind(update: dict[str, Any]) -> str | None:
@@ -36,8 +48,9 @@ class PendingUpdate:
 class UpdateQueue:
     """Updates in ``update_id`` order, dropped only once the bot confirms them, as Telegram does."""
 
-    def __init__(self, first_update_id: int = FIRST_UPDATE_ID) -> None:
-        self._next_id = first_update_id
+    def __init__(self, first_update_id: int | None = None) -> None:
+        """Number updates from ``first_update_id``, or from :func:`fresh_first_update_id` when not given."""
+        self._next_id = fresh_first_update_id() if first_update_id is None else first_update_id
         self._pending: list[PendingUpdate] = []
         self._history: dict[int, dict[str, Any]] = {}
         self._changed = asyncio.Event()

@@ -1,32 +1,12 @@
-"""Translation between Telegram's types and the engine's: updates to events, replies to Bot API calls."""
+"""Translation between python-telegram-bot's types and the engine's: the client, the bot's identity, replies."""
 
 from __future__ import annotations
 
-from typing import Any
+from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
 
-import structlog
-from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
-
-from durabot.engine.events import Event
 from durabot.engine.registry import Registry
 
-log = structlog.get_logger("durabot.transport")
-
 MAX_MESSAGE_LENGTH = 4096
-CONTENT_TYPES = (
-    "photo",
-    "sticker",
-    "document",
-    "video",
-    "animation",
-    "voice",
-    "audio",
-    "video_note",
-    "location",
-    "contact",
-    "poll",
-    "dice",
-)
 
 
 def make_bot(token: str, api_base_url: str) -> Bot:
@@ -35,31 +15,18 @@ def make_bot(token: str, api_base_url: str) -> Bot:
     return Bot(token, base_url=f"{root}/bot", base_file_url=f"{root}/file/bot")
 
 
-def event_from_update(raw: dict[str, Any], bot: Bot | None = None) -> Event | None:
-    """The engine event for a raw update, or ``None`` for updates the bot does not act on.
+def bot_id_of(token: str) -> int:
+    """The bot's id: the number before the colon of its token (0 for a token without one)."""
+    head = token.partition(":")[0]
+    return int(head) if head.isascii() and head.isdigit() else 0
 
-    Malformed updates are logged and ignored rather than raised: one bad update must
-    not stop the ones behind it.
-    """
+
+def known_username(bot: Bot) -> str | None:
+    """The bot's username once ``bot`` is initialised, else ``None``."""
     try:
-        update = Update.de_json(raw, bot)
-    except Exception:
-        log.warning("transport.malformed_update", update_id=raw.get("update_id"))
+        return bot.username
+    except RuntimeError:
         return None
-    if update is None:
-        return None
-    query = update.callback_query
-    if query is not None:
-        if query.message is None:
-            return None
-        return Event.button(update.update_id, query.message.chat.id, query.from_user.id, query.data or "", query.id)
-    message = update.message
-    if message is None or message.from_user is None:
-        return None
-    if message.text is not None:
-        return Event.message(update.update_id, message.chat.id, message.from_user.id, message.text)
-    content = next((kind for kind in CONTENT_TYPES if getattr(message, kind, None)), "message")
-    return Event.content(update.update_id, message.chat.id, message.from_user.id, content)
 
 
 def split_text(text: str, limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
@@ -81,8 +48,17 @@ def split_text(text: str, limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
 
 
 def keyboard(buttons: list[list[dict[str, str]]]) -> InlineKeyboardMarkup | None:
-    """The inline keyboard for stored button rows."""
-    rows = [[InlineKeyboardButton(b["label"], callback_data=b["data"]) for b in row] for row in buttons if row]
+    """The inline keyboard for stored button rows: link buttons (``url``) and data buttons (``data``)."""
+    rows = [
+        [
+            InlineKeyboardButton(b["label"], url=b["url"])
+            if b.get("url")
+            else InlineKeyboardButton(b["label"], callback_data=b["data"])
+            for b in row
+        ]
+        for row in buttons
+        if row
+    ]
     return InlineKeyboardMarkup(rows) if rows else None
 
 

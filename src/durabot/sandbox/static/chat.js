@@ -1,7 +1,10 @@
 // The sandbox chat page: write as a Telegram user, see the bot's answers, press its buttons.
+// The conversation is kept in localStorage per bot id and chat id, so what was said before the bot
+// (and the sandbox inside it) restarted is still shown, greyed, as "earlier".
 "use strict";
 
 const POLL_MS = 500;
+const MAX_EARLIER = 200; // earlier messages kept per chat
 const api = "/sandbox/api";
 const elements = {
   bot: document.getElementById("bot-select"),
@@ -17,9 +20,11 @@ const elements = {
 const rendered = new Map(); // message_id -> {element, signature}
 let answersSeen = null; // callback answers already shown; null until the first look
 let toastTimer = null;
+let shownEpoch = null; // the sandbox epoch whose messages are on screen; a new one means a restart or reset
 
 function token() { return elements.bot.value; }
 function chatId() { return Number.parseInt(elements.chatId.value, 10); }
+function botId() { return token().split(":")[0]; }
 
 function setStatus(text, isError = false) {
   if (elements.status.textContent !== text) { elements.status.textContent = text; }
@@ -140,6 +145,56 @@ function render(messages) {
   if (added && nearBottom) { elements.messages.scrollTop = elements.messages.scrollHeight; }
 }
 
+// History: {epoch, live: [messages of that epoch], earlier: [messages of epochs before]}, per bot and chat.
+function historyKey() { return `durabot-sandbox:history:${botId()}:${chatId()}`; }
+
+function loadHistory() {
+  try {
+    const stored = JSON.parse(localStorage.getItem(historyKey()) || "null");
+    if (stored && Array.isArray(stored.live) && Array.isArray(stored.earlier)) { return stored; }
+  } catch (error) { /* unreadable history is started afresh */ }
+  return { epoch: null, live: [], earlier: [] };
+}
+
+function saveHistory(history) {
+  try { localStorage.setItem(historyKey(), JSON.stringify(history)); } catch (error) { /* storage full or off */ }
+}
+
+function remembered(message) {
+  const { message_id, from_bot, content, text, caption, date, edited } = message;
+  return { message_id, from_bot, content, text, caption, date, edited };
+}
+
+function recordHistory(epoch, messages) {
+  const history = loadHistory();
+  if (history.epoch !== epoch) {
+    history.earlier = history.earlier.concat(history.live).slice(-MAX_EARLIER);
+    history.epoch = epoch;
+  }
+  history.live = messages.map(remembered);
+  saveHistory(history);
+  return history;
+}
+
+function showEarlier(earlier) {
+  elements.messages.querySelector(".earlier-messages")?.remove();
+  if (!earlier.length) { return; }
+  const section = document.createElement("section");
+  section.className = "earlier-messages";
+  section.setAttribute("aria-label", "Earlier messages");
+  for (const message of earlier) {
+    const element = document.createElement("div");
+    element.className = `message earlier ${message.from_bot ? "bot" : "user"}`;
+    fillMessage(element, { ...message, reply_markup: null, image_url: null });
+    section.append(element);
+  }
+  const divider = document.createElement("p");
+  divider.className = "earlier-divider";
+  divider.textContent = "Earlier — before the bot restarted";
+  section.append(divider);
+  elements.messages.prepend(section);
+}
+
 function showToast(text, alert) {
   elements.toast.textContent = text;
   elements.toast.classList.toggle("alert", alert);
@@ -150,7 +205,13 @@ function showToast(text, alert) {
 
 async function refresh() {
   if (!token() || Number.isNaN(chatId())) { return; }
-  const { messages } = await request(`${botPath("messages")}?chat_id=${chatId()}`);
+  const { epoch, messages } = await request(`${botPath("messages")}?chat_id=${chatId()}`);
+  const history = recordHistory(epoch, messages);
+  if (epoch !== shownEpoch) {
+    restart();
+    shownEpoch = epoch;
+    showEarlier(history.earlier);
+  }
   render(messages);
   const { callback_answers: answers } = await request(botPath("callback_answers"));
   for (const answer of answers.slice(answersSeen ?? answers.length)) {
@@ -191,6 +252,7 @@ function restart() {
   rendered.clear();
   elements.messages.replaceChildren();
   answersSeen = null;
+  shownEpoch = null;
 }
 
 elements.bot.addEventListener("change", restart);
