@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from durabot.config import Settings
 from durabot.engine.ports import UnitOfWorkFactory
-from durabot.engine.registry import Registry
+from durabot.engine.registry import PrivateOnly, Registry
 from durabot.engine.runner import Clock, Engine, utc_now
 from durabot.flows.add_machine import ADD_MACHINE
 from durabot.flows.eb1a_intake import EB1A_INTAKE
@@ -14,6 +14,8 @@ from durabot.services.add_machine import AddMachineActions
 from durabot.services.intake import IntakeActions
 from durabot.services.library import BUTTON_PREFIX as LIBRARY_BUTTONS
 from durabot.services.library import Library
+from durabot.services.my_data import BUTTON_PREFIX as MY_DATA_BUTTONS
+from durabot.services.my_data import DELETE_PRIVATE, EXPORT_PRIVATE, DeleteMyData, ExportMyData
 from durabot.storage.database import Database
 from durabot.storage.unit_of_work import SqlAlchemyUnitOfWorkFactory
 
@@ -21,11 +23,18 @@ ABOUT = (
     "I take you through your EB-1A case intake, and I keep your equipment library. "
     "I remember where you are, so you can stop at any question and carry on later."
 )
+INTAKE_PRIVATE = PrivateOnly("Please message me privately to continue your intake.", "intake")
+"""The intake asks for personal data: it runs in private chats only (``/start intake`` carries on there)."""
 
 
-def build_registry(clock: Clock = utc_now) -> Registry:
-    """Every flow, command and button the bot understands."""
-    registry = Registry(about=ABOUT)
+def build_registry(clock: Clock = utc_now, bot_username: str | None = None) -> Registry:
+    """Every flow, command and button the bot understands.
+
+    Args:
+        clock: Where flows and commands read the time.
+        bot_username: The bot's username, for the links that take a group's user to the private chat.
+    """
+    registry = Registry(about=ABOUT, bot_username=bot_username)
     registry.add_flow(ADD_MACHINE, AddMachineActions(), "add a machine to your library")
     registry.add_flow(
         EB1A_INTAKE,
@@ -34,10 +43,17 @@ def build_registry(clock: Clock = utc_now) -> Registry:
         resume_command="intake_resume",
         cancel_command="intake_cancel",
         status_command="intake_status",
+        private=INTAKE_PRIVATE,
     )
     library = Library()
     registry.add_command("library", library, "list your machines, newest first")
     registry.add_buttons(LIBRARY_BUTTONS, library)
+    registry.add_command(
+        "export_my_data", ExportMyData(clock), "get a file of everything I keep about you", EXPORT_PRIVATE
+    )
+    deletion = DeleteMyData(clock)
+    registry.add_command("delete_my_data", deletion, "delete your data (asks first)", DELETE_PRIVATE)
+    registry.add_buttons(MY_DATA_BUTTONS, deletion, DELETE_PRIVATE)
     return registry
 
 

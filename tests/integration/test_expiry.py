@@ -41,7 +41,9 @@ async def test_cleanup_removes_expired_conversations_only(harness: Harness) -> N
     [remaining] = await harness.conversations()
     assert remaining.chat_id == 2
     assert await harness.engine.cleanup() == 0
-    assert (await stale.say("/addmachine"))[0].startswith("Step 1 of 6")
+    notice, question = await stale.say("/addmachine")
+    assert notice.startswith("Your unfinished conversation (adding a machine to your library) expired")
+    assert question.startswith("Step 1 of 6")
 
 
 async def test_cleanup_forgets_applied_updates_only_after_a_week(chat: Chat, harness: Harness) -> None:

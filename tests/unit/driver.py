@@ -72,12 +72,16 @@ class Turn:
 
 @dataclass
 class Chat:
-    """One user in one chat talking to the engine; every call returns the bot's :class:`Turn`."""
+    """One user in one chat talking to the engine; every call returns the bot's :class:`Turn`.
+
+    By default the user's private chat, whose id is the user's id (in Telegram as here); a chat id
+    other than the user id is a group.
+    """
 
     engine: Engine
     factory: FakeUnitOfWorkFactory
     update_ids: Iterator[int]
-    chat_id: int = 100
+    chat_id: int = 7
     user_id: int = 7
     turns: list[Turn] = field(default_factory=list)
 

@@ -23,6 +23,10 @@ class CaseStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+DELETABLE_STATUSES = frozenset({CaseStatus.DRAFT, CaseStatus.CANCELLED})
+"""Cases a client can delete with their data; a completed intake (and anything later) stays with the practice."""
+
+
 @dataclass(frozen=True)
 class Case:
     """A client's case."""
@@ -75,6 +79,9 @@ class CaseRepository(Protocol):
     async def update(self, case: Case) -> None:
         """Store the case's new status, title, data and ``updated_at``."""
 
+    async def delete(self, case_id: UUID) -> None:
+        """Remove the case (its intake progress must have been removed first)."""
+
 
 class IntakeProgressRepository(Protocol):
     """Where intake progress is kept: one row per case."""
@@ -93,6 +100,12 @@ class IntakeProgressRepository(Protocol):
 
     async def orphans(self) -> list[IntakeProgress]:
         """Every progress row whose case does not exist."""
+
+    async def for_user(self, user_id: int) -> list[IntakeProgress]:
+        """Every progress row of the user, with or without its case, oldest first."""
+
+    async def delete(self, case_id: UUID) -> None:
+        """Remove the progress of this case's intake, if any."""
 
 
 class CaseService:
@@ -127,6 +140,21 @@ class CaseService:
     async def list_for_user(self, user_id: int) -> list[Case]:
         """The user's cases, newest first."""
         return await self._cases.for_user(user_id)
+
+    async def delete_unfinished(self, user_id: int, progress: IntakeProgressRepository) -> tuple[int, list[Case]]:
+        """Delete the user's draft and cancelled cases with their intake progress, and progress left without a case.
+
+        Returns:
+            How many cases were deleted, and the cases kept (completed intakes, which stay with the practice).
+        """
+        cases = {case.case_id: case for case in await self._cases.for_user(user_id)}
+        deletable = {case_id for case_id, case in cases.items() if case.status in DELETABLE_STATUSES}
+        for row in await progress.for_user(user_id):
+            if row.case_id in deletable or row.case_id not in cases:
+                await progress.delete(row.case_id)
+        for case_id in deletable:
+            await self._cases.delete(case_id)
+        return len(deletable), [case for case in cases.values() if case.case_id not in deletable]
 
     async def change_status(self, case_id: UUID, status: CaseStatus, now: datetime) -> Case:
         """Move a case to ``status``.

@@ -2,22 +2,48 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+import unicodedata
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
 NICKNAME_MIN_LENGTH = 2
 NICKNAME_MAX_LENGTH = 100
+NICKNAME_KEY_MAX_LENGTH = 300
+"""The most characters a nickname's key may have (the size of ``user_machines.nickname_key``)."""
+
+_INVISIBLE = re.compile(
+    "[\u200b-\u200d\u2060\ufeff"  # zero-width space, non-joiner, joiner; word joiner; byte-order mark
+    "\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c]"  # bidi marks, embeddings, overrides and isolates
+)
+"""Characters that show nothing but would make two nicknames that look the same differ."""
 
 
 def clean_nickname(raw: str) -> str:
-    """Trim a nickname and fold inner runs of white space to one space."""
-    return " ".join(raw.split())
+    """A nickname as it is stored: invisible characters dropped, NFKC-normalised, white space trimmed and folded.
+
+    ``"Press\u200b3"`` and ``"Press3"``, or ``"Ｐｒｅｓｓ 3"`` and ``"Press 3"``, clean to the same text.
+    """
+    visible = _INVISIBLE.sub("", raw)
+    return " ".join(unicodedata.normalize("NFKC", visible).split())
 
 
 def nickname_key(nickname: str) -> str:
-    """The form two nicknames are compared in: cleaned and case-folded."""
-    return clean_nickname(nickname).casefold()
+    """The form two nicknames are compared in: cleaned, case-folded and normalised again."""
+    return unicodedata.normalize("NFKC", clean_nickname(nickname).casefold())
+
+
+def nickname_problem(nickname: str) -> str | None:
+    """Why a cleaned nickname cannot be saved, or ``None`` when it can."""
+    if not NICKNAME_MIN_LENGTH <= len(nickname) <= NICKNAME_MAX_LENGTH:
+        return (
+            f"A nickname needs {NICKNAME_MIN_LENGTH} to {NICKNAME_MAX_LENGTH} characters; "
+            f"yours has {len(nickname)}."
+        )
+    if len(nickname_key(nickname)) > NICKNAME_KEY_MAX_LENGTH:
+        return "That nickname is too long to compare with your others. Please choose a shorter one."
+    return None
 
 
 @dataclass(frozen=True)
@@ -64,13 +90,20 @@ class MachineRepository(Protocol):
     async def newest_first(self, user_id: int, offset: int, limit: int) -> list[Machine]:
         """A page of the user's machines, most recently added first."""
 
+    async def forget_user(self, user_id: int) -> int:
+        """Remove every machine of the user; returns how many."""
+
 
 async def save_machine(machines: MachineRepository, draft: MachineDraft) -> Machine:
     """Save ``draft`` unless the user already has a machine of that nickname.
 
+    The nickname is cleaned first (:func:`clean_nickname`), so a draft from a conversation
+    begun before nicknames were normalised is saved the same way as a new one.
+
     Raises:
         DuplicateNicknameError: the nickname is taken by one of the user's machines.
     """
+    draft = replace(draft, nickname=clean_nickname(draft.nickname))
     existing = await machines.find_by_nickname(draft.user_id, draft.nickname)
     if existing is not None:
         raise DuplicateNicknameError(existing)

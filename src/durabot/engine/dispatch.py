@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from datetime import datetime, timedelta
+from typing import Any
 
 from durabot.engine.conversation import Conversation
 from durabot.engine.events import Command, Event, EventKind
 from durabot.engine.ports import UnitOfWork
-from durabot.engine.registry import AnswerRejected, FlowEntry, Registry
+from durabot.engine.registry import AnswerRejected, CommandEntry, FlowEntry, Registry
 from durabot.flows import render
 from durabot.flows.model import MAX_ANSWER_LENGTH, Answers, InvalidAnswer, Step
-from durabot.replies import CallbackAnswer, Outgoing, Reply
+from durabot.replies import Button, CallbackAnswer, Outgoing, Reply
 
 FLOW_BUTTON_PREFIX = "f:"
 EXPIRED_BUTTON = "This button has expired."
 CONTROL_COMMANDS = ("skip", "back", "cancel")
+PRIVATE_CHAT_BUTTON = "Continue in private chat"
+
+
+def in_group(event: Event) -> bool:
+    """Whether the event comes from a group: a private chat's id is its user's id (groups' ids are negative)."""
+    return event.chat_id != event.user_id
 
 
 @dataclass(frozen=True)
@@ -38,35 +44,95 @@ class Dispatcher:
     async def apply(self, event: Event, uow: UnitOfWork, now: datetime) -> list[Outgoing]:
         """The replies to ``event``; domain and conversation writes are made through ``uow``."""
         ctx = Context(event, uow, now)
-        conversation, expired = await self._load_active(ctx)
         command = Command.parse(event.text or "") if event.kind is EventKind.TEXT else None
-        notice = ""
-        if expired is not None:
-            resuming = command is not None and command.name in (expired.flow.command, expired.resume_command)
-            notice = expired.actions.expired_notice(expired.flow, resuming) or ""
+        elsewhere = self._private_elsewhere(event, command) if in_group(event) else None
+        if elsewhere is not None:
+            return elsewhere
+        conversation, expired = await self._load_active(ctx)
+        notice = await self._expiry_notice(ctx, expired, command) if conversation is None else ""
         if conversation is not None:
             await self._entry(conversation).actions.touched(uow, event.user_id, self._handler_name(event))
         if event.kind is EventKind.CALLBACK:
-            return await self._on_button(ctx, conversation)
+            return self._with_notice(notice, await self._on_button(ctx, conversation))
         if event.kind is EventKind.CONTENT:
             return self._with_notice(notice, self._on_content(ctx, conversation))
         if command is not None:
             return self._with_notice(notice, await self._on_command(ctx, conversation, command))
         return self._with_notice(notice, await self._on_text(ctx, conversation, notice))
 
+    # -- private chats only ----------------------------------------------------------------
+
+    def _private_elsewhere(self, event: Event, command: Command | None) -> list[Outgoing] | None:
+        """In a group: the pointer to the private chat if the event asks for something private-only."""
+        if event.kind is EventKind.CALLBACK:
+            routed = self._registry.button_handler(event.text or "")
+            if routed is None or routed[0].private is None:
+                return None
+            return [CallbackAnswer(event.callback_id or "", routed[0].private.note)]
+        entry = self._registry.private_entry(command.name, command.argument) if command else None
+        return [self._private_note(entry)] if entry is not None else None
+
+    def _private_note(self, entry: FlowEntry | CommandEntry) -> Reply:
+        """"Please message me privately", with a button that opens the private chat and carries on there."""
+        assert entry.private is not None
+        link = self._registry.private_chat_link(entry.private)
+        if link is None:
+            return Reply(f"{entry.private.note} Open a private chat with me and send /{entry.command} there.")
+        return Reply(entry.private.note, ((Button.link(PRIVATE_CHAT_BUTTON, link),),))
+
+    @staticmethod
+    def _kept_out(event: Event, entry: FlowEntry) -> bool:
+        """Whether the flow must not run in the event's chat (a private-only flow, in a group)."""
+        return entry.private is not None and in_group(event)
+
     # -- loading -------------------------------------------------------------------------
 
     async def _load_active(self, ctx: Context) -> tuple[Conversation | None, FlowEntry | None]:
-        """The active conversation, or ``None`` and the flow of one that just turned out expired (and was removed)."""
-        conversation = await ctx.uow.conversations.active(ctx.event.user_id, ctx.event.chat_id)
-        if conversation is None:
-            return None, None
-        entry = self._registry.flow_named(conversation.flow_name)
-        if entry is None or conversation.is_expired(ctx.now):
+        """The active conversation, or ``None`` and the flow of one that just turned out expired (and was removed).
+
+        A conversation of a private-only flow found in a group (begun there before such flows were
+        kept private) is removed without a word; its answers are with the flow's own records.
+        """
+        store, event = ctx.uow.conversations, ctx.event
+        while (conversation := await store.active(event.user_id, event.chat_id)) is not None:
+            entry = self._registry.flow_named(conversation.flow_name)
+            kept_out = entry is not None and self._kept_out(event, entry)
+            if entry is not None and not kept_out and not conversation.is_expired(ctx.now):
+                return conversation, None
             assert conversation.id is not None
-            await ctx.uow.conversations.delete(conversation.id)
-            return None, entry
-        return conversation, None
+            await store.delete(conversation.id)
+            if not kept_out:
+                return None, entry
+        return None, None
+
+    async def _expiry_notice(self, ctx: Context, expired: FlowEntry | None, command: Command | None) -> str:
+        """What to say, with no conversation active, about ones that expired: found just now, or removed by the cleanup.
+
+        The cleanup leaves a tombstone for each conversation it removes; it is taken here, so each
+        expiry is told once. (While another conversation is active in the chat, a tombstone waits
+        until that one is over: steps in mid-conversation, most of them, make no extra query.)
+        """
+        event = ctx.event
+        tombstones = await ctx.uow.conversations.take_tombstones(event.user_id, event.chat_id)
+        entries = [expired] if expired else []
+        entries += [entry for t in tombstones if (entry := self._registry.flow_named(t.flow_name)) is not None]
+        notices: list[str] = []
+        for entry in entries:
+            if self._kept_out(event, entry):
+                continue
+            notice = entry.actions.expired_notice(entry.flow, self._resumes(entry, command))
+            if notice and notice not in notices:
+                notices.append(notice)
+        return "\n\n".join(notices)
+
+    @staticmethod
+    def _resumes(entry: FlowEntry, command: Command | None) -> bool:
+        """Whether ``command`` starts or resumes the flow (its command, its resume command or its deep link)."""
+        if command is None:
+            return False
+        if command.name == "start":
+            return entry.private is not None and command.argument == entry.private.start_parameter
+        return command.name in (entry.flow.command, entry.resume_command)
 
     @staticmethod
     def _handler_name(event: Event) -> str:
@@ -79,7 +145,12 @@ class Dispatcher:
 
     @staticmethod
     def _with_notice(notice: str, replies: list[Outgoing]) -> list[Outgoing]:
-        return [Reply(notice), *replies] if notice else replies
+        """``replies`` led by ``notice`` (after a button's acknowledgement, which goes first)."""
+        if not notice:
+            return replies
+        if replies and isinstance(replies[0], CallbackAnswer):
+            return [replies[0], Reply(notice), *replies[1:]]
+        return [Reply(notice), *replies]
 
     def _entry(self, conversation: Conversation) -> FlowEntry:
         entry = self._registry.flow_named(conversation.flow_name)
@@ -94,6 +165,8 @@ class Dispatcher:
             if notice:
                 return []
             for entry in self._registry.flows:
+                if self._kept_out(ctx.event, entry):
+                    continue
                 if await entry.actions.opened(ctx.uow, ctx.event.user_id, False) is not None:
                     notice = entry.actions.expired_notice(entry.flow, False) or ""
                     return [Reply(notice)] if notice else []
@@ -165,18 +238,34 @@ class Dispatcher:
         alias = self._registry.flow_for_alias(name)
         if alias is not None:
             return await self._flow_alias(ctx, *alias)
+        linked = self._registry.deep_linked(command.argument) if name == "start" else None
+        if linked is not None:
+            return await self._deep_link(ctx, conversation, linked)
         if name in ("start", "help"):
             greeting = f"Hello! {self._registry.about}\n\n" if name == "start" else ""
             return self._then_remind([Reply(f"{greeting}{self._registry.help_text()}")], conversation)
         entry = self._registry.command(name)
         if entry is not None:
-            replies = await entry.handler.run(ctx.uow, ctx.event.user_id, command.argument)
-            return self._then_remind(list(replies), conversation)
+            return await self._run_command(ctx, conversation, entry, command.argument)
         unknown = f"Sorry, /{name} is not a command I know."
         if conversation is None:
             return [Reply(f"{unknown}\n\n{self._registry.help_text()}")]
         flow = self._entry(conversation).flow
         return [render.question(flow, conversation.answers, self._buttons(conversation), unknown)]
+
+    async def _run_command(
+        self, ctx: Context, conversation: Conversation | None, entry: CommandEntry, argument: str
+    ) -> list[Outgoing]:
+        replies = await entry.handler.run(ctx.uow, ctx.event.user_id, argument)
+        return self._then_remind(list(replies), conversation)
+
+    async def _deep_link(
+        self, ctx: Context, conversation: Conversation | None, target: FlowEntry | CommandEntry
+    ) -> list[Outgoing]:
+        """``/start <parameter>`` from a private-chat link: carry on with the flow or command it names."""
+        if isinstance(target, FlowEntry):
+            return await self._start_or_resume(ctx, target)
+        return await self._run_command(ctx, conversation, target, "")
 
     def _then_remind(self, replies: list[Outgoing], conversation: Conversation | None) -> list[Outgoing]:
         if conversation is None:
@@ -266,8 +355,8 @@ class Dispatcher:
         if data.startswith(FLOW_BUTTON_PREFIX):
             replies = await self._flow_button(ctx, conversation, data[len(FLOW_BUTTON_PREFIX) :])
         elif routed := self._registry.button_handler(data):
-            handler, rest = routed
-            pressed = await handler.press(ctx.uow, ctx.event.user_id, rest)
+            entry, rest = routed
+            pressed = await entry.handler.press(ctx.uow, ctx.event.user_id, rest)
             replies = list(pressed) if pressed is not None else None
         else:
             replies = None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from durabot.engine.ports import UnitOfWork
 from durabot.flows.model import Answers, Flow, Step
-from durabot.replies import Reply
+from durabot.replies import Outgoing, Reply
+
+TELEGRAM_LINK = "https://t.me/"
 
 
 class AnswerRejected(Exception):
@@ -92,15 +95,29 @@ class BasicFlowActions:
 class CommandHandler(Protocol):
     """A command that is not a flow, such as ``/library``."""
 
-    async def run(self, uow: UnitOfWork, user_id: int, argument: str) -> list[Reply]:
+    async def run(self, uow: UnitOfWork, user_id: int, argument: str) -> Sequence[Outgoing]:
         """The replies to the command."""
 
 
 class ButtonHandler(Protocol):
     """Buttons whose data starts with a given prefix and that carry no conversation state."""
 
-    async def press(self, uow: UnitOfWork, user_id: int, data: str) -> list[Reply] | None:
+    async def press(self, uow: UnitOfWork, user_id: int, data: str) -> Sequence[Outgoing] | None:
         """The replies to a press, or ``None`` when the data is not understood (treated as expired)."""
+
+
+@dataclass(frozen=True)
+class PrivateOnly:
+    """Marks a flow, command or set of buttons as for private chats only (personal data never goes to a group).
+
+    Attributes:
+        note: What a group is told instead, e.g. "Please message me privately to continue your intake."
+        start_parameter: The deep-link payload that carries on in the private chat: ``/start <start_parameter>``
+            (letters, digits, ``_`` and ``-``, at most 64).
+    """
+
+    note: str
+    start_parameter: str
 
 
 @dataclass(frozen=True)
@@ -113,6 +130,12 @@ class FlowEntry:
     resume_command: str | None = None
     cancel_command: str | None = None
     status_command: str | None = None
+    private: PrivateOnly | None = None
+
+    @property
+    def command(self) -> str:
+        """The command that starts the flow."""
+        return self.flow.command
 
     def extra_commands(self) -> list[tuple[str, str]]:
         """``(command, description)`` of the resume, status and cancel commands it has."""
@@ -123,6 +146,10 @@ class FlowEntry:
         ]
         return [(name, description) for name, description in extras if name]
 
+    def answers_to(self, command: str) -> bool:
+        """Whether ``/command`` is this flow's command or one of its extra commands."""
+        return command in (self.flow.command, self.resume_command, self.cancel_command, self.status_command)
+
 
 @dataclass(frozen=True)
 class CommandEntry:
@@ -131,16 +158,35 @@ class CommandEntry:
     name: str
     handler: CommandHandler
     description: str
+    private: PrivateOnly | None = None
+
+    @property
+    def command(self) -> str:
+        """The command itself."""
+        return self.name
+
+
+@dataclass(frozen=True)
+class ButtonEntry:
+    """Buttons routed by the prefix of their data."""
+
+    handler: ButtonHandler
+    private: PrivateOnly | None = None
 
 
 @dataclass
 class Registry:
-    """Everything the bot understands, in the order its help lists it."""
+    """Everything the bot understands, in the order its help lists it.
+
+    ``bot_username`` (without the "@") lets a group be given a link to the private chat; without it the
+    group is told in words where to go.
+    """
 
     about: str = "I keep track of things for you, one question at a time."
     flows: list[FlowEntry] = field(default_factory=list)
     commands: list[CommandEntry] = field(default_factory=list)
-    buttons: dict[str, ButtonHandler] = field(default_factory=dict)
+    buttons: dict[str, ButtonEntry] = field(default_factory=dict)
+    bot_username: str | None = None
 
     def add_flow(
         self,
@@ -150,17 +196,24 @@ class Registry:
         resume_command: str | None = None,
         cancel_command: str | None = None,
         status_command: str | None = None,
+        private: PrivateOnly | None = None,
     ) -> None:
-        """Register a flow under its command, with optional resume, cancel and status commands."""
-        self.flows.append(FlowEntry(flow, actions, description, resume_command, cancel_command, status_command))
+        """Register a flow under its command, with optional resume, cancel and status commands.
 
-    def add_command(self, name: str, handler: CommandHandler, description: str) -> None:
-        """Register a plain command."""
-        self.commands.append(CommandEntry(name, handler, description))
+        With ``private`` the flow runs in private chats only.
+        """
+        entry = FlowEntry(flow, actions, description, resume_command, cancel_command, status_command, private)
+        self.flows.append(entry)
 
-    def add_buttons(self, prefix: str, handler: ButtonHandler) -> None:
-        """Route buttons whose data starts with ``prefix`` to ``handler``."""
-        self.buttons[prefix] = handler
+    def add_command(
+        self, name: str, handler: CommandHandler, description: str, private: PrivateOnly | None = None
+    ) -> None:
+        """Register a plain command (with ``private``: for private chats only)."""
+        self.commands.append(CommandEntry(name, handler, description, private))
+
+    def add_buttons(self, prefix: str, handler: ButtonHandler, private: PrivateOnly | None = None) -> None:
+        """Route buttons whose data starts with ``prefix`` to ``handler`` (with ``private``: in private chats only)."""
+        self.buttons[prefix] = ButtonEntry(handler, private)
 
     def flow_named(self, name: str) -> FlowEntry | None:
         """The flow stored under ``name``."""
@@ -186,12 +239,31 @@ class Registry:
         """The plain command called ``name``."""
         return next((entry for entry in self.commands if entry.name == name), None)
 
-    def button_handler(self, data: str) -> tuple[ButtonHandler, str] | None:
-        """The handler for button ``data`` and the data after its prefix."""
-        for prefix, handler in self.buttons.items():
+    def button_handler(self, data: str) -> tuple[ButtonEntry, str] | None:
+        """The buttons entry for button ``data`` and the data after its prefix."""
+        for prefix, entry in self.buttons.items():
             if data.startswith(prefix):
-                return handler, data[len(prefix) :]
+                return entry, data[len(prefix) :]
         return None
+
+    def deep_linked(self, start_parameter: str) -> FlowEntry | CommandEntry | None:
+        """The private-only flow or command that ``/start <start_parameter>`` carries on with."""
+        entries: list[FlowEntry | CommandEntry] = [*self.flows, *self.commands]
+        return next((e for e in entries if e.private and e.private.start_parameter == start_parameter), None)
+
+    def private_entry(self, command: str, argument: str) -> FlowEntry | CommandEntry | None:
+        """The private-only flow or command that ``/command argument`` addresses, if it is one."""
+        if command == "start":
+            return self.deep_linked(argument)
+        flow = next((entry for entry in self.flows if entry.answers_to(command)), None)
+        found = flow or self.command(command)
+        return found if found is not None and found.private is not None else None
+
+    def private_chat_link(self, private: PrivateOnly) -> str | None:
+        """The link that opens the private chat and carries on there, when the bot's username is known."""
+        if not self.bot_username:
+            return None
+        return f"{TELEGRAM_LINK}{self.bot_username}?start={private.start_parameter}"
 
     def help_text(self) -> str:
         """The list of commands, as /help shows it."""

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from durabot.domain.machines import (
-    NICKNAME_MAX_LENGTH,
-    NICKNAME_MIN_LENGTH,
-    Machine,
-    MachineDraft,
-    clean_nickname,
-)
+from durabot.domain.machines import Machine, MachineDraft, clean_nickname, nickname_problem
 from durabot.flows.model import Answers, Flow, InvalidAnswer, Step, free_text
 
 
 def parse_nickname(raw: str) -> str:
-    """Accept a nickname of 2–100 characters after trimming (inner spaces folded)."""
+    """The cleaned nickname (see :func:`clean_nickname`) if it has 2–100 characters and a key that fits."""
     nickname = clean_nickname(raw)
-    if not NICKNAME_MIN_LENGTH <= len(nickname) <= NICKNAME_MAX_LENGTH:
-        raise InvalidAnswer(
-            f"A nickname needs {NICKNAME_MIN_LENGTH} to {NICKNAME_MAX_LENGTH} characters; "
-            f"yours has {len(nickname)}."
-        )
+    problem = nickname_problem(nickname)
+    if problem:
+        raise InvalidAnswer(problem)
     return nickname
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from durabot.domain.cases import Case, CaseStatus, IntakeProgress
@@ -76,6 +76,11 @@ class SqlAlchemyCaseRepository:
             .execution_options(synchronize_session=False)
         )
 
+    async def delete(self, case_id: UUID) -> None:
+        await self._session.execute(
+            delete(CaseRow).where(CaseRow.case_id == case_id).execution_options(synchronize_session=False)
+        )
+
 
 class SqlAlchemyIntakeProgressRepository:
     """Intake progress in ``case_intake_progress``."""
@@ -133,3 +138,18 @@ class SqlAlchemyIntakeProgressRepository:
         missing = ~exists().where(CaseRow.case_id == CaseIntakeProgressRow.case_id)
         query = select(CaseIntakeProgressRow).where(missing).order_by(CaseIntakeProgressRow.created_at)
         return [_progress(row) for row in await self._session.scalars(query)]
+
+    async def for_user(self, user_id: int) -> list[IntakeProgress]:
+        query = (
+            select(CaseIntakeProgressRow)
+            .where(CaseIntakeProgressRow.user_id == user_id)
+            .order_by(CaseIntakeProgressRow.created_at)
+        )
+        return [_progress(row) for row in await self._session.scalars(query)]
+
+    async def delete(self, case_id: UUID) -> None:
+        await self._session.execute(
+            delete(CaseIntakeProgressRow)
+            .where(CaseIntakeProgressRow.case_id == case_id)
+            .execution_options(synchronize_session=False)
+        )
