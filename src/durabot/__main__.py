@@ -2,4 +2,4 @@
 
 from durabot.cli import app
 
-app()
+app(prog_name="durabot")

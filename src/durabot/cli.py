@@ -1,73 +1,123 @@
-"""The ``durabot`` command line: run the service, migrate the database, clean up expired conversations."""
+"""The ``durabot`` command line: run the service, migrate the database, clean up expired conversations.
+
+Every failure an operator can act on (bad settings, a database that is unknown, refuses us or
+cannot be reached, a port in use, a rejected token) ends as one line on standard error and exit
+status 2, with secrets redacted; see :mod:`durabot.explain`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Coroutine
-from typing import Any, NoReturn, TypeVar
-
-from pydantic import ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+import sys
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import NoReturn, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
+from durabot import __version__
 from durabot.bootstrap import App, build_app
 from durabot.config import Settings
+from durabot.explain import explain
 from durabot.logs import configure_logging
+from durabot.redaction import redact
 from durabot.service import Service
 from durabot.storage.migrate import current_revision, has_tables, upgrade
 
 T = TypeVar("T")
 
-app = typer.Typer(help="durabot: Telegram conversations that never lose their place or their data.", no_args_is_help=True)
+EXIT_FAILURE = 2
+"""The exit status of every failure, so that a supervisor can tell it from a clean stop."""
+
+app = typer.Typer(
+    help="durabot: Telegram conversations that never lose their place or their data.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals would show settings and answers
+)
 console = Console()
 
 
 def _fail(message: str) -> NoReturn:
-    console.print(f"[bold red]error:[/bold red] {message}", highlight=False)
-    raise typer.Exit(code=2)
+    """Print ``message`` as one line on standard error and exit with status 2."""
+    print(f"error: {' '.join(redact(message).split())}", file=sys.stderr, flush=True)
+    raise typer.Exit(code=EXIT_FAILURE)
+
+
+def _crash(error: BaseException) -> NoReturn:
+    """A bug rather than something to configure: the traceback, redacted, then exit status 2."""
+    sys.stderr.write(redact("".join(traceback.format_exception(error))))
+    raise typer.Exit(code=EXIT_FAILURE)
+
+
+def _show_version(asked: bool) -> None:
+    if asked:
+        print(f"durabot {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Print durabot's version and exit."
+    ),
+) -> None:
+    """durabot: Telegram conversations that never lose their place or their data."""
 
 
 def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as invalid:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in invalid.errors())
-        _fail(f"invalid configuration — {problems}")
+        _fail(f"invalid configuration — {_problems(invalid)}")
 
 
-def _app() -> App:
+def _problems(invalid: ValidationError) -> str:
+    """``LOG_LEVEL: Input should be …; …``: each problem with its variable, never its value."""
+    problems = []
+    for error in invalid.errors():
+        name = "_".join(map(str, error["loc"])).upper()
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{name}: {message}" if name and not message.startswith(name) else message)
+    return "; ".join(problems)
+
+
+def _with_app(work: Callable[[App], Awaitable[T]]) -> T:
+    """Read the settings, set up logging, wire the app, run ``work`` on it and close it.
+
+    A failure the operator can act on ends in one line (:func:`_fail`), anything else in a
+    redacted traceback; both exit with status 2.
+    """
     settings = _settings()
-    configure_logging(settings.log_level, settings.log_format)
-    return build_app(settings)
+    configure_logging(settings.log_level, settings.log_format, settings.secret_values())
 
+    async def _main() -> T:
+        wired = build_app(settings)
+        try:
+            return await work(wired)
+        finally:
+            await wired.close()
 
-def _run_async(work: Coroutine[Any, Any, T]) -> T:
-    """Run ``work``; a database that cannot be reached is reported in one line, not a traceback."""
     try:
-        return asyncio.run(work)
-    except (OSError, OperationalError, InterfaceError) as error:
-        _fail(f"cannot use the database: {error}")
+        return asyncio.run(_main())
+    except Exception as error:
+        reason = explain(error, settings.database_url)
+        if reason is None:
+            _crash(error)
+        _fail(reason)
 
 
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date (DATABASE_URL)."""
 
-    async def _migrate() -> str | None:
-        wired = _app()
-        try:
-            await upgrade(wired.database)
-            return await current_revision(wired.database)
-        finally:
-            await wired.close()
+    async def _migrate(wired: App) -> str | None:
+        await upgrade(wired.database)
+        return await current_revision(wired.database)
 
-    try:
-        revision = _run_async(_migrate())
-    except RuntimeError as refused:  # a migration that refuses says why and what to do
-        _fail(str(refused))
+    revision = _with_app(_migrate)
     console.print(f"Database is at revision [bold]{revision}[/bold].")
 
 
@@ -75,15 +125,11 @@ def migrate() -> None:
 def cleanup() -> None:
     """Remove conversations that have expired."""
 
-    async def _cleanup() -> int:
-        wired = _app()
-        try:
-            await upgrade(wired.database)
-            return await wired.engine.cleanup()
-        finally:
-            await wired.close()
+    async def _cleanup(wired: App) -> int:
+        await upgrade(wired.database)
+        return await wired.engine.cleanup()
 
-    removed = _run_async(_cleanup())
+    removed = _with_app(_cleanup)
     console.print(f"Removed {removed} expired conversation{'s' if removed != 1 else ''}.")
 
 
@@ -104,14 +150,10 @@ def run() -> None:
     Without TELEGRAM_BOT_TOKEN it starts the local sandbox and prints its chat page.
     """
 
-    async def _run() -> None:
-        wired = _app()
-        try:
-            await Service(wired, announce=lambda line: print(line, flush=True)).run(_until_signalled())
-        finally:
-            await wired.close()
+    async def _run(wired: App) -> None:
+        await Service(wired, announce=lambda line: print(line, flush=True)).run(_until_signalled())
 
-    _run_async(_run())
+    _with_app(_run)
 
 
 repair = typer.Typer(help="Find and fix data left broken by older versions.", no_args_is_help=True)
@@ -128,20 +170,14 @@ def repair_orphans_command(
 
     from durabot.services.repair import RepairReport, repair_orphans
 
-    async def _repair() -> RepairReport | None:
-        wired = _app()
-        try:
-            if not await has_tables(wired.database, "cases", "case_intake_progress"):
-                return None
-            with Progress(console=console, transient=True) as bar:
-                task = bar.add_task("Re-creating cases", total=None)
-                return await repair_orphans(
-                    wired.uow_factory, dry_run, on_repaired=lambda orphan: bar.advance(task)
-                )
-        finally:
-            await wired.close()
+    async def _repair(wired: App) -> RepairReport | None:
+        if not await has_tables(wired.database, "cases", "case_intake_progress"):
+            return None
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("Re-creating cases", total=None)
+            return await repair_orphans(wired.uow_factory, dry_run, on_repaired=lambda orphan: bar.advance(task))
 
-    report = _run_async(_repair())
+    report = _with_app(_repair)
     if report is None:
         _fail("this database has no cases or intake progress tables yet: there is nothing to repair.")
     if not report.orphans:
@@ -165,6 +201,10 @@ def sandbox(
     port: int = typer.Option(8081, help="Port to listen on (0 picks a free one)."),
 ) -> None:
     """Run only the local Bot API sandbox and its chat page, for a bot started elsewhere."""
+    from durabot.errors import cannot_listen
     from durabot.sandbox import run_sandbox
 
-    run_sandbox(host, port)
+    try:
+        run_sandbox(host, port)
+    except OSError as error:
+        _fail(str(cannot_listen(error, host, port, "--port")))

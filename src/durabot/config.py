@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///durabot.sqlite3"
+BOT_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+"""A bot token as @BotFather gives it, ``<bot id>:<secret>``; lenient about the secret's length."""
+WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 def normalise_database_url(url: str) -> str:
@@ -16,10 +24,11 @@ def normalise_database_url(url: str) -> str:
 
     ``postgresql://…`` becomes ``postgresql+asyncpg://…`` and ``sqlite:///…``
     becomes ``sqlite+aiosqlite:///…``; URLs that already name a driver are kept.
+    The error messages never repeat the URL, which may hold a password.
     """
     scheme, separator, rest = url.partition("://")
     if not separator:
-        raise ValueError(f"DATABASE_URL {url!r} is not a URL like postgresql://… or sqlite:///…")
+        raise ValueError("DATABASE_URL is not a URL like postgresql://… or sqlite:///…")
     if scheme in ("postgres", "postgresql"):
         return f"postgresql+asyncpg://{rest}"
     if scheme == "sqlite":
@@ -29,16 +38,39 @@ def normalise_database_url(url: str) -> str:
     raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported; use postgresql:// or sqlite:///")
 
 
+def masked_database_url(url: str) -> str:
+    """``url`` with its password shown as ``***``, fit for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(a DATABASE_URL that is not a URL)"
+
+
+def database_password_forms(url: str) -> list[str]:
+    """The password in ``url`` as written there (percent-encoded) and as sent to the server (decoded)."""
+    try:
+        decoded = make_url(url).password
+    except ArgumentError:
+        return []
+    return [form for form in (urlsplit(url).password, str(decoded) if decoded else None) if form]
+
+
 class Settings(BaseSettings):
-    """Everything an operator can set; each field maps to an upper-case environment variable."""
+    """Everything an operator can set; each field maps to an upper-case environment variable.
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    The bot token and the webhook secret are :class:`~pydantic.SecretStr` (read them with
+    ``get_secret_value()``); ``repr()`` shows the database URL with its password masked.
+    """
 
-    database_url: str = DEFAULT_DATABASE_URL
-    telegram_bot_token: str | None = None
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
+    )
+
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, repr=False)
+    telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
     webhook_url: str | None = None
-    webhook_secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
+    webhook_secret: SecretStr | None = None
     webhook_listen_host: str = "0.0.0.0"
     webhook_listen_port: int = Field(default=8080, ge=0, le=65535)
     sandbox_host: str = "127.0.0.1"
@@ -46,7 +78,7 @@ class Settings(BaseSettings):
     state_ttl_hours: float = Field(default=24.0, gt=0)
     cleanup_interval_seconds: float = Field(default=300.0, gt=0)
     inbox_poll_seconds: float = Field(default=0.5, gt=0)
-    log_level: str = "INFO"
+    log_level: LogLevel = "INFO"
     log_format: Literal["console", "json"] = "console"
 
     @field_validator("database_url")
@@ -54,18 +86,51 @@ class Settings(BaseSettings):
     def _use_async_driver(cls, value: str) -> str:
         return normalise_database_url(value)
 
+    @field_validator("telegram_bot_token", "webhook_secret", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _looks_like_a_bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not BOT_TOKEN.match(value.get_secret_value()):
+            raise ValueError("is not a bot token: expected <bot id>:<secret> as @BotFather gives it")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _usable_as_a_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not WEBHOOK_SECRET.match(value.get_secret_value()):
+            raise ValueError("must be 1-256 of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _webhook_needs_a_secret(self) -> Settings:
         if self.webhook_url and not self.webhook_secret:
             raise ValueError("WEBHOOK_SECRET must be set when WEBHOOK_URL is (1-256 of A-Z, a-z, 0-9, _ and -)")
         return self
 
+    def __repr_args__(self) -> Any:
+        yield from super().__repr_args__()
+        yield "database_url", masked_database_url(self.database_url)
+
     @property
     def uses_sandbox(self) -> bool:
         """Whether to run against the local sandbox (no bot token given)."""
-        return not self.telegram_bot_token
+        return self.telegram_bot_token is None
 
     @property
     def state_ttl(self) -> timedelta:
         """How long an untouched conversation is kept before it expires."""
         return timedelta(hours=self.state_ttl_hours)
+
+    def secret_values(self) -> list[str]:
+        """The bot token, the webhook secret and the database password: what no log line may contain."""
+        secrets = [secret.get_secret_value() for secret in (self.telegram_bot_token, self.webhook_secret) if secret]
+        return secrets + database_password_forms(self.database_url)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import Bot, SandboxClient, free_port, query
+from tests.conftest import free_port
+from tests.e2e.conftest import Bot, SandboxClient, query
 
 CHAT = 4004
 SECRET = "s3cret-Token_1"

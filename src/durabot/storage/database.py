@@ -1,10 +1,15 @@
-"""Opening the database: async engines for PostgreSQL and SQLite, with SQLite made durable and single-writer."""
+"""Opening the database: async engines for PostgreSQL and SQLite, with SQLite made durable and single-writer.
+
+Every engine hides SQL parameters (``hide_parameters=True``) from its log lines and error
+messages: the parameters are users' answers, raw updates and machines' fields.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -12,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from durabot.config import normalise_database_url
+from durabot.errors import ConfigurationError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -22,12 +28,17 @@ class Database:
     On SQLite every transaction starts with ``BEGIN IMMEDIATE`` (so the single write
     lock is taken before anything is read) and, within one process, transactions
     queue on an asyncio lock instead of spinning on SQLite's busy handler.
+
+    Raises:
+        ConfigurationError: a SQLite file is asked for in a folder that does not exist.
     """
 
     def __init__(self, url: str, **engine_options: Any) -> None:
         self.url = normalise_database_url(url)
         self.dialect = make_url(self.url).get_backend_name()
-        self.engine: AsyncEngine = create_async_engine(self.url, **engine_options)
+        if self.is_sqlite:
+            _require_sqlite_folder(self.url)
+        self.engine: AsyncEngine = create_async_engine(self.url, **{**engine_options, "hide_parameters": True})
         self.writer_lock: asyncio.Lock | None = None
         if self.is_sqlite:
             self.writer_lock = asyncio.Lock()
@@ -55,6 +66,17 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+
+def _require_sqlite_folder(url: str) -> None:
+    """Refuse a SQLite file whose folder is missing, before a driver thread fails on it."""
+    parsed = make_url(url)
+    name = parsed.database or ""
+    if name in ("", ":memory:") or parsed.query.get("uri") or name.startswith("file:"):
+        return
+    folder = Path(name).expanduser().parent
+    if not folder.is_dir():
+        raise ConfigurationError(f"DATABASE_URL: folder {folder} does not exist (create it, or put the SQLite file elsewhere)")
 
 
 def _make_sqlite_durable(engine: AsyncEngine) -> None:

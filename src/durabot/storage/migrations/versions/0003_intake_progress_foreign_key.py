@@ -13,6 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from durabot.errors import OperatorError
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -21,7 +23,7 @@ depends_on = None
 FOREIGN_KEY = "fk_case_intake_progress_case_id_cases"
 
 
-class OrphansFound(RuntimeError):
+class OrphansFound(OperatorError, RuntimeError):
     """The foreign key cannot be added while progress rows point at missing cases."""
 
 
