@@ -30,6 +30,11 @@ QUIET_LIBRARIES = (
 )
 """Libraries whose INFO and DEBUG lines would drown durabot's own events or carry personal data."""
 
+BODY_LOGGERS = ("telegram.request",)
+"""Libraries whose log arguments, even at ERROR, may be whole response bodies (``getUpdates``: users' messages)."""
+
+HIDDEN_ARGUMENT = "[not logged]"
+
 
 def redact_event(_logger: Any, _method: str, event_dict: structlog.typing.EventDict) -> structlog.typing.EventDict:
     """A structlog processor that redacts every string in the event, rendered tracebacks included."""
@@ -54,6 +59,8 @@ class RedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not isinstance(record.msg, dict):  # structlog's own events are redacted by its processors
+            if record.name.startswith(BODY_LOGGERS) and isinstance(record.args, tuple) and record.args:
+                record.args = tuple(HIDDEN_ARGUMENT for _ in record.args)
             record.msg = redact(record.getMessage())
             record.args = ()
         return True

@@ -141,6 +141,14 @@ def test_libraries_that_log_rows_arguments_or_request_bodies_stay_quiet_at_debug
     assert "ours at debug" in captured_logs.text
 
 
+def test_a_response_body_python_telegram_bot_cannot_parse_is_not_logged(captured_logs: CapturedLogs) -> None:
+    captured_logs.configure("DEBUG", "json")
+    body = '{"ok":true,"result":[{"update_id":5,"message":{"text":"my passport number is X1234567"'
+    logging.getLogger("telegram.request._baserequest").error('Can not load invalid JSON data: "%s"', body)
+    assert "Can not load invalid JSON data" in captured_logs.text
+    assert "X1234567" not in captured_logs.text
+
+
 class TaskDied(DurabotError):
     """Stands for a background task that ended of another error."""
 

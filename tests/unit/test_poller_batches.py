@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,7 +11,7 @@ from structlog.testing import capture_logs
 
 from durabot.engine.runner import Engine
 from durabot.testing import FakeUnitOfWorkFactory
-from durabot.transport.polling import Poller
+from durabot.transport.polling import UNUSABLE_BATCH_PAUSE_SECONDS, Poller
 from durabot.transport.telegram import make_bot
 from tests.fake_bot_api import FakeBotApi
 
@@ -85,7 +86,9 @@ async def test_a_batch_with_no_usable_update_leaves_the_offset_where_it_was(
 ) -> None:
     api.results += [[text_update(20)], [text_update("21"), None]]
     await poller.poll_once()
+    started = asyncio.get_running_loop().time()
     await poller.poll_once()
+    assert asyncio.get_running_loop().time() - started >= UNUSABLE_BATCH_PAUSE_SECONDS, "a pause, not a busy loop"
     assert poller.offset == 21
     assert api.offsets == [None, 21]
     assert [row[1] for row in stored(factory)] == [20]

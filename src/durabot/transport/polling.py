@@ -32,6 +32,10 @@ DATABASE_RETRY_SECONDS = 5.0
 """The longest pause before storing a batch is tried again while the database is unreachable."""
 
 
+UNUSABLE_BATCH_PAUSE_SECONDS = 1.0
+"""The pause before asking again when a batch held no update that could be stored (nothing confirms it)."""
+
+
 class Lease(Protocol):
     """The right to poll, which another process may take over (see :class:`durabot.storage.leader.LeaderLease`)."""
 
@@ -134,10 +138,12 @@ class Poller:
             return 0
         failpoint("polling.after_fetch")
         items, raw = read_batch(batch, bot_id_of(self._bot.token), known_username(self._bot))
-        stored = await self._engine.receive(items, raw) if items else 0
+        if not items:  # nothing to move the offset past: Telegram answers the same at once, so don't spin
+            await asyncio.sleep(UNUSABLE_BATCH_PAUSE_SECONDS)
+            return 0
+        stored = await self._engine.receive(items, raw)
         failpoint("polling.after_store")
-        if items:
-            self.offset = max(item.update_id for item in items) + 1
+        self.offset = max(item.update_id for item in items) + 1
         log.info("polling.batch_stored", received=len(batch), new=stored, next_offset=self.offset)
         if stored:
             self._on_stored()
