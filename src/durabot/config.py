@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     state_ttl_hours: float = Field(default=24.0, gt=0)
     cleanup_interval_seconds: float = Field(default=300.0, gt=0)
     inbox_poll_seconds: float = Field(default=0.5, gt=0)
+    telegram_global_rate: float | None = Field(default=30, ge=0)
+    telegram_chat_rate: float | None = Field(default=1, ge=0)
     log_level: LogLevel = "INFO"
     log_format: Literal["console", "json"] = "console"
 
@@ -86,7 +88,7 @@ class Settings(BaseSettings):
     def _use_async_driver(cls, value: str) -> str:
         return normalise_database_url(value)
 
-    @field_validator("telegram_bot_token", "webhook_secret", mode="before")
+    @field_validator("telegram_bot_token", "webhook_secret", "telegram_global_rate", "telegram_chat_rate", mode="before")
     @classmethod
     def _unset_when_empty(cls, value: Any) -> Any:
         return None if value == "" else value
@@ -124,6 +126,19 @@ class Settings(BaseSettings):
     def uses_sandbox(self) -> bool:
         """Whether to run against the local sandbox (no bot token given)."""
         return self.telegram_bot_token is None
+
+    @property
+    def send_rates(self) -> tuple[float | None, float | None]:
+        """Messages per second the relay sends overall and to one chat; ``None`` where there is no limit.
+
+        0 (or an empty value) lifts a limit; against the local sandbox both are lifted unless set.
+        """
+        rates = []
+        for name in ("telegram_global_rate", "telegram_chat_rate"):
+            rate: float | None = getattr(self, name)
+            lifted = self.uses_sandbox and name not in self.model_fields_set
+            rates.append(None if lifted or not rate else rate)
+        return rates[0], rates[1]
 
     @property
     def state_ttl(self) -> timedelta:

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-MESSAGE_METHOD = "send_message"
-CALLBACK_ANSWER_METHOD = "answer_callback"
-DOCUMENT_METHOD = "send_document"
 LINK_SCHEMES = ("https://", "tg://")
 
 
@@ -34,15 +30,6 @@ class Button:
         """A button that opens ``url``."""
         return cls(label, url=url)
 
-    def to_json(self) -> dict[str, str]:
-        """The button as stored in a payload."""
-        return {"label": self.label, "url": self.url} if self.url else {"label": self.label, "data": self.data}
-
-    @classmethod
-    def from_json(cls, stored: dict[str, str]) -> Button:
-        """Read back what :meth:`to_json` produced."""
-        return cls(stored["label"], url=stored["url"]) if stored.get("url") else cls(stored["label"], stored["data"])
-
 
 @dataclass(frozen=True)
 class Reply:
@@ -51,12 +38,6 @@ class Reply:
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
 
-    method = MESSAGE_METHOD
-
-    def payload(self) -> dict[str, Any]:
-        """The JSON stored in the outbox for this message."""
-        return {"text": self.text, "buttons": [[button.to_json() for button in row] for row in self.buttons]}
-
 
 @dataclass(frozen=True)
 class CallbackAnswer:
@@ -64,12 +45,6 @@ class CallbackAnswer:
 
     callback_id: str
     text: str | None = None
-
-    method = CALLBACK_ANSWER_METHOD
-
-    def payload(self) -> dict[str, Any]:
-        """The JSON stored in the outbox for this acknowledgement."""
-        return {"callback_id": self.callback_id, "text": self.text}
 
 
 @dataclass(frozen=True)
@@ -80,18 +55,6 @@ class Document:
     content: str
     caption: str | None = None
 
-    method = DOCUMENT_METHOD
-
-    def payload(self) -> dict[str, Any]:
-        """The JSON stored in the outbox for this file."""
-        return {"filename": self.filename, "content": self.content, "caption": self.caption}
-
 
 Outgoing = Reply | CallbackAnswer | Document
-"""Anything the engine queues for sending."""
-
-
-def reply_from_payload(payload: dict[str, Any]) -> Reply:
-    """Rebuild a :class:`Reply` from its stored payload."""
-    rows = tuple(tuple(Button.from_json(button) for button in row) for row in payload.get("buttons", []))
-    return Reply(payload["text"], rows)
+"""Anything the engine queues for sending (stored by :func:`durabot.outbox.encode`)."""

@@ -19,8 +19,10 @@ from durabot.storage.migrate import upgrade
 from durabot.storage.outbox_queue import SqlAlchemyOutboxQueue
 from durabot.transport.connect import initialise_bot
 from durabot.transport.polling import ALLOWED_UPDATES, Poller
+from durabot.transport.rate_limits import RateLimits
 from durabot.transport.relay import OutboxRelay
 from durabot.transport.telegram import bot_commands, bot_id_of, known_username, make_bot
+from durabot.transport.telegram_sender import TelegramSender
 from durabot.transport.webhook import WebhookServer
 from durabot.waiting import wait_for_any
 
@@ -94,7 +96,8 @@ class Service:
                 return
             app.engine.on_applied = lambda applied: self.outbox_wake.set() if applied.outgoing else None
             relay_stop, intake_stop = asyncio.Event(), asyncio.Event()
-            relay = OutboxRelay(SqlAlchemyOutboxQueue(app.database), bot, stop=relay_stop)
+            limits = RateLimits(*settings.send_rates)
+            relay = OutboxRelay(SqlAlchemyOutboxQueue(app.database), TelegramSender(bot), limits=limits, stop=relay_stop)
             tasks = {
                 "relay": asyncio.create_task(relay.run(self.outbox_wake)),
                 "processing": asyncio.create_task(self._process(stop)),

@@ -9,6 +9,7 @@ import pytest
 import structlog
 
 from durabot.bootstrap import App, build_app
+from durabot.clock import FakeClock
 from durabot.config import Settings
 from durabot.storage.database import Database
 from durabot.storage.leader import LeaderLease
@@ -16,7 +17,6 @@ from durabot.storage.migrate import upgrade
 from durabot.storage.outbox_queue import SqlAlchemyOutboxQueue
 from durabot.transport.polling import Poller
 from durabot.transport.relay import OutboxRelay
-from tests.conftest import Clock
 from tests.faults.conftest import Cluster
 from tests.integration.relay_rig import queue_replies, relay_rig
 
@@ -32,7 +32,7 @@ class CrashAfterSending(SqlAlchemyOutboxQueue):
     It comes back after :data:`DOWN_SECONDS`, so recording meets a dead connection, then refused ones.
     """
 
-    def __init__(self, database: Database, clock: Clock, cluster: Cluster) -> None:
+    def __init__(self, database: Database, clock: FakeClock, cluster: Cluster) -> None:
         super().__init__(database, clock)
         self._cluster = cluster
         self.restarted: asyncio.Task[None] | None = None
@@ -53,12 +53,12 @@ async def app(cluster: Cluster) -> AsyncIterator[App]:
 
 
 async def test_a_reply_sent_just_before_a_crash_is_recorded_once_the_database_is_back_and_not_sent_again(
-    cluster: Cluster, app: App, clock: Clock
+    cluster: Cluster, app: App, clock: FakeClock
 ) -> None:
     await queue_replies(app.database, CHAT, ["Step 1 of 6 · Nickname"], clock)
     queue = CrashAfterSending(app.database, clock, cluster)
     async with relay_rig() as rig:
-        relay = OutboxRelay(queue, rig.bot, clock)
+        relay = OutboxRelay(queue, rig.sender, clock)
         with structlog.testing.capture_logs() as logs:
             assert await asyncio.wait_for(relay.relay_once(), 120) == 1
         assert queue.restarted is not None

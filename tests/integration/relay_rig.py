@@ -8,22 +8,28 @@ from dataclasses import dataclass
 
 from telegram import Bot
 
-from durabot.engine.runner import Clock
+from durabot.clock import Clock
 from durabot.replies import Reply
 from durabot.sandbox import Sandbox, SandboxClient
 from durabot.storage.database import Database
 from durabot.storage.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from durabot.transport.telegram import make_bot
+from durabot.transport.telegram_sender import TelegramSender
 
 TOKEN = "555001:relay-rig"
 
 
 @dataclass
 class RelayRig:
-    """A Bot API client pointed at a sandbox, and the sandbox's test API."""
+    """A Bot API client pointed at a sandbox, the relay's sender on it, and the sandbox's test API."""
 
     bot: Bot
     sandbox: SandboxClient
+
+    @property
+    def sender(self) -> TelegramSender:
+        """What a relay sends through: python-telegram-bot on the sandbox."""
+        return TelegramSender(self.bot)
 
     async def delivered(self, chat_id: int) -> list[str]:
         """The texts the sandbox received for ``chat_id``, in order, duplicates included."""

@@ -10,12 +10,13 @@ import asyncpg  # type: ignore[import-untyped]
 import structlog
 from sqlalchemy import select
 
-from durabot.engine.runner import utc_now
+from durabot.clock import FakeClock, utc_now
 from durabot.storage.database import Database
-from durabot.storage.outbox_queue import PENDING, SENDING, SENT, SqlAlchemyOutboxQueue
+from durabot.outbox import OutboxStatus
+from durabot.storage.outbox_queue import SqlAlchemyOutboxQueue
 from durabot.storage.tables import OutboxMessageRow
 from durabot.transport.relay import OutboxRelay
-from tests.conftest import Clock, ScratchDatabase
+from tests.conftest import ScratchDatabase
 from tests.integration.relay_rig import queue_replies, relay_rig
 
 CHAT = 4242
@@ -24,7 +25,7 @@ CHAT = 4242
 class RecordingFailsAtFirst(SqlAlchemyOutboxQueue):
     """The real queue, except that recording a delivery meets a database that is starting up ``failures`` times."""
 
-    def __init__(self, database: Database, clock: Clock, failures: int) -> None:
+    def __init__(self, database: Database, clock: FakeClock, failures: int) -> None:
         super().__init__(database, clock)
         self.failures = failures
 
@@ -41,18 +42,18 @@ async def statuses(database: Database) -> list[str]:
 
 
 async def test_a_reply_whose_delivery_cannot_be_recorded_at_first_is_recorded_later_and_never_sent_again(
-    test_db: ScratchDatabase, clock: Clock
+    test_db: ScratchDatabase, clock: FakeClock
 ) -> None:
     database = test_db.open()
     try:
         await queue_replies(database, CHAT, ["Step 1 of 6 · Nickname"], clock)
         queue = RecordingFailsAtFirst(database, clock, failures=3)
         async with relay_rig() as rig:
-            relay = OutboxRelay(queue, rig.bot, clock)
+            relay = OutboxRelay(queue, rig.sender, clock)
             with structlog.testing.capture_logs() as logs:
                 assert await asyncio.wait_for(relay.relay_once(), 60) == 1
             assert [entry["log_level"] for entry in logs if entry["event"] == "relay.mark_sent_failed"] == ["warning"] * 3
-            assert await statuses(database) == [SENT]
+            assert await statuses(database) == [OutboxStatus.SENT]
 
             clock.advance(hours=1)  # long past any lease: a row left "sending" would be claimed again now
             assert await relay.relay_once() == 0
@@ -70,10 +71,10 @@ async def test_a_send_slower_than_the_lease_keeps_its_claim_so_no_other_relay_se
         await queue_replies(database, CHAT, ["the slow one", "the next one"], utc_now)
         async with relay_rig() as rig:
             await rig.sandbox.delay("sendMessage", seconds=3 * lease.total_seconds(), count=1)
-            slow = OutboxRelay(SqlAlchemyOutboxQueue(database), rig.bot, lease=lease)
-            other = OutboxRelay(SqlAlchemyOutboxQueue(database), rig.bot, lease=lease)
+            slow = OutboxRelay(SqlAlchemyOutboxQueue(database), rig.sender, lease=lease)
+            other = OutboxRelay(SqlAlchemyOutboxQueue(database), rig.sender, lease=lease)
             sending = asyncio.create_task(slow.relay_once())
-            while await statuses(database) != [SENDING, PENDING]:
+            while await statuses(database) != [OutboxStatus.SENDING, OutboxStatus.PENDING]:
                 await asyncio.sleep(0.01)  # the slow relay has claimed the first reply
             while not sending.done():
                 await other.relay_once()
@@ -94,7 +95,7 @@ async def test_a_relay_that_cannot_reach_the_database_warns_and_backs_off_instea
     stop, wake = asyncio.Event(), asyncio.Event()
     try:
         async with relay_rig() as rig:
-            relay = OutboxRelay(SqlAlchemyOutboxQueue(database), rig.bot, stop=stop)
+            relay = OutboxRelay(SqlAlchemyOutboxQueue(database), rig.sender, stop=stop)
             with structlog.testing.capture_logs() as logs:
                 running = asyncio.create_task(relay.run(wake))
                 deadline = asyncio.get_running_loop().time() + 60  # a hang guard

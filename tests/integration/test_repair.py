@@ -9,12 +9,13 @@ import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.engine import Connection
 
+from durabot.actions.repair import repair_orphans
+from durabot.clock import FakeClock
 from durabot.domain.cases import RECOVERED_BY_REPAIR_TITLE
-from durabot.services.repair import repair_orphans
 from durabot.storage.migrate import current_revision, upgrade
 from durabot.storage.tables import CaseIntakeProgressRow, CaseRow
 from durabot.storage.unit_of_work import SqlAlchemyUnitOfWorkFactory
-from tests.conftest import Clock, ScratchDatabase
+from tests.conftest import ScratchDatabase
 from tests.integration.legacy import make_legacy_database
 
 
@@ -23,7 +24,7 @@ def _foreign_keys(connection: Connection) -> list[Any]:
 
 
 async def test_the_legacy_migration_path_repairs_orphans_before_adding_the_foreign_key(
-    unmigrated_db: ScratchDatabase, clock: Clock
+    unmigrated_db: ScratchDatabase, clock: FakeClock
 ) -> None:
     database = unmigrated_db.open()
     try:
@@ -56,7 +57,7 @@ async def test_the_legacy_migration_path_repairs_orphans_before_adding_the_forei
         assert all(row.client_id == row.user_id for row in recovered)
 
         await upgrade(database)
-        assert await current_revision(database) == "0004"
+        assert await current_revision(database) == "0005"
         async with database.engine.connect() as connection:
             [foreign_key] = await connection.run_sync(_foreign_keys)
             progress = (await connection.execute(select(CaseIntakeProgressRow))).all()
@@ -66,7 +67,7 @@ async def test_the_legacy_migration_path_repairs_orphans_before_adding_the_forei
         await database.dispose()
 
 
-async def test_a_fresh_database_has_no_orphans_to_repair(test_db: ScratchDatabase, clock: Clock) -> None:
+async def test_a_fresh_database_has_no_orphans_to_repair(test_db: ScratchDatabase, clock: FakeClock) -> None:
     database = test_db.open()
     try:
         report = await repair_orphans(SqlAlchemyUnitOfWorkFactory(database, clock), dry_run=True, clock=clock)

@@ -13,12 +13,12 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from durabot.bootstrap import build_app
+from durabot.clock import FakeClock
 from durabot.config import Settings
 from durabot.sandbox import SandboxClient
 from durabot.service import SANDBOX_TOKEN, Service
 from durabot.storage.migrate import current_revision
 from durabot.storage.tables import ConversationStateRow, OutboxMessageRow
-from tests.conftest import Clock
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], what: str, seconds: float = 30) -> None:
@@ -31,7 +31,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str, seconds: f
 
 
 async def test_service_without_a_token_talks_to_its_own_sandbox_and_expires_conversations(
-    tmp_path: Path, clock: Clock
+    tmp_path: Path, clock: FakeClock
 ) -> None:
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'service.sqlite3'}",
@@ -55,7 +55,7 @@ async def test_service_without_a_token_talks_to_its_own_sandbox_and_expires_conv
     try:
         await eventually(announced_url, "the chat page address")
         url = announced[0].split("Chat with the bot at", 1)[1].strip().rstrip("/")
-        assert await current_revision(app.database) == "0004"
+        assert await current_revision(app.database) == "0005"
         async with SandboxClient(url, SANDBOX_TOKEN) as sandbox:
             await sandbox.send_text(42, "/addmachine")
 
@@ -90,7 +90,7 @@ def test_cli_migrate_and_cleanup(tmp_path: Path) -> None:
     database = tmp_path / "cli.sqlite3"
     migrated = durabot("migrate", database=database)
     assert migrated.returncode == 0, migrated.stderr
-    assert "Database is at revision 0004." in migrated.stdout
+    assert "Database is at revision 0005." in migrated.stdout
     cleaned = durabot("cleanup", database=database)
     assert cleaned.returncode == 0, cleaned.stderr
     assert "Removed 0 expired conversations." in cleaned.stdout

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from durabot.bootstrap import build_registry
 from durabot.engine.events import Event, EventKind, IgnoredUpdate
+from durabot.outbox import encode
 from durabot.replies import Button, Reply
 from durabot.transport.telegram import MAX_MESSAGE_LENGTH, bot_commands, bot_id_of, keyboard, split_text
 from durabot.transport.updates import event_from_update
@@ -131,7 +132,7 @@ def test_keyboard_from_stored_buttons() -> None:
 
 def test_a_link_button_becomes_a_url_button() -> None:
     stored = Reply("Go", ((Button.link("Continue in private chat", "https://t.me/some_bot?start=intake"),),))
-    markup = keyboard(stored.payload()["buttons"])
+    markup = keyboard(encode(stored)[1]["buttons"])
     assert markup is not None
     [[button]] = markup.inline_keyboard
     assert (button.text, button.url, button.callback_data) == (

@@ -16,6 +16,7 @@ from durabot.domain.machines import Machine, MachineDraft, nickname_key
 from durabot.engine.conversation import Conversation, Tombstone
 from durabot.engine.ports import StaleConversationError
 from durabot.flows.model import Answers
+from durabot.outbox import OutboxStatus, encode
 from durabot.replies import Outgoing
 from durabot.storage.tables import (
     ConversationStateRow,
@@ -248,15 +249,15 @@ class SqlAlchemyOutbox:
         self._session.add_all(
             OutboxMessageRow(
                 chat_id=chat_id,
-                method=message.method,
-                payload=message.payload(),
-                status="pending",
+                method=method,
+                payload=payload,
+                status=OutboxStatus.PENDING,
                 attempts=0,
                 next_attempt_at=now,
                 source_update_id=update_id,
                 created_at=now,
             )
-            for message in messages
+            for method, payload in map(encode, messages)
         )
         await self._session.flush()
 

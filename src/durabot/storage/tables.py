@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -156,6 +157,14 @@ class OutboxMessageRow(Base):
     __table_args__ = (
         Index(None, "status", "next_attempt_at"),
         Index(None, "chat_id", "id"),
+        Index(  # unsent rows by chat, oldest first: the relay finds each chat's head without scanning sent rows
+            "ix_outbox_messages_unsent_chat_id_id_next_attempt_at",
+            "chat_id",
+            "id",
+            "next_attempt_at",
+            postgresql_where=text("status IN ('pending', 'sending')"),
+            sqlite_where=text("status IN ('pending', 'sending')"),
+        ),
         {"sqlite_autoincrement": True},
     )
 

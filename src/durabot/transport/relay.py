@@ -1,26 +1,21 @@
-"""The outbox relay: sends committed replies to Telegram in order per chat, within its rate limits."""
+"""The outbox relay: sends committed replies through a :class:`Sender`, in order per chat, within its rate limits."""
 
 from __future__ import annotations
 
 import asyncio
-import collections
-from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import timedelta
 
 import structlog
-from aiolimiter import AsyncLimiter
-from telegram import Bot, InputFile
-from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from durabot.backoff import Backoff
-from durabot.engine.runner import Clock, utc_now
+from durabot.clock import Clock, utc_now
 from durabot.failpoints import failpoint
-from durabot.replies import CALLBACK_ANSWER_METHOD, DOCUMENT_METHOD, MESSAGE_METHOD
-from durabot.storage.availability import describe, is_unavailable
-from durabot.storage.outbox_queue import OutboxItem
-from durabot.transport.telegram import keyboard, split_text
+from durabot.outbox import OutboxItem, OutboxQueue, OutboxUnavailableError
+from durabot.replies import CallbackAnswer, Document, Reply
+from durabot.transport.rate_limits import RateLimits
+from durabot.transport.sender import FloodControlError, Sender, SendError, TransientSendError
+from durabot.transport.telegram import split_text
 from durabot.waiting import wait_for_any
 
 log = structlog.get_logger("durabot.relay")
@@ -34,49 +29,13 @@ LEASE = timedelta(seconds=10)
 RECORD_AFTER_STOP_SECONDS = 5.0
 """How long a stopping relay keeps trying to record a delivery that the database did not take."""
 
-
-class OutboxQueue(Protocol):
-    """Where the relay takes messages from and reports back to."""
-
-    async def claim(self, limit: int, lease: timedelta) -> list[OutboxItem]: ...
-
-    async def extend_lease(self, item_ids: Sequence[int], lease: timedelta) -> None: ...
-
-    async def mark_sent(self, item_id: int) -> None: ...
-
-    async def retry_at(self, item_id: int, when: datetime, error: str) -> None: ...
-
-    async def dead_letter(self, item_id: int, error: str) -> None: ...
+RETRY_LATER_CAP = timedelta(minutes=5)
+"""The longest pause before a message that kept failing transiently is claimed again."""
 
 
-def is_permanent(error: BaseException) -> bool:
-    """Errors that no retry can fix: the user blocked the bot, or Telegram rejected the request."""
-    return isinstance(error, BadRequest | Forbidden | ChatMigrated)
-
-
-def is_transient(error: BaseException) -> bool:
-    """Network trouble and 5xx answers: worth a quick retry."""
-    return isinstance(error, TelegramError | OSError) and not is_permanent(error) and not isinstance(error, RetryAfter)
-
-
-class RateLimits:
-    """About one message per second per private chat, 20 a minute per group, 30 a second overall."""
-
-    def __init__(self, overall_per_second: float = 30, chat_per_second: float = 1, remembered_chats: int = 10_000):
-        self.overall = AsyncLimiter(overall_per_second, 1)
-        self._chat_per_second = chat_per_second
-        self._chats: collections.OrderedDict[int, AsyncLimiter] = collections.OrderedDict()
-        self._remembered = remembered_chats
-
-    def chat(self, chat_id: int) -> AsyncLimiter:
-        """The limiter of one chat (groups have negative ids and a per-minute limit)."""
-        limiter = self._chats.pop(chat_id, None)
-        if limiter is None:
-            limiter = AsyncLimiter(20, 60) if chat_id < 0 else AsyncLimiter(1, 1 / self._chat_per_second)
-        self._chats[chat_id] = limiter
-        while len(self._chats) > self._remembered:
-            self._chats.popitem(last=False)
-        return limiter
+def describe(error: BaseException) -> str:
+    """A log-safe description of an error: what the queue or sender says (they never include message text)."""
+    return str(error) if isinstance(error, OutboxUnavailableError) else type(error).__name__
 
 
 class OutboxRelay:
@@ -84,33 +43,36 @@ class OutboxRelay:
 
     Args:
         queue: Where messages are claimed from and reported back to.
-        bot: The Bot API client.
+        sender: Where messages go out.
         clock: Where the relay reads the time.
         limits: Telegram's rate limits, shared by every send of this relay.
         lease: How long a claim lasts unless renewed; renewed every third of it while sending.
         batch: At most this many rows (one per chat) per claim.
         quick_retries: Attempts of one call before a network error or 5xx is left for later.
+        quick_retry_pause: Scale of the random pause between those attempts, in seconds (0 in tests).
         stop: Set when the relay should stop; it then only finishes recording what it sent.
     """
 
     def __init__(
         self,
         queue: OutboxQueue,
-        bot: Bot,
+        sender: Sender,
         clock: Clock = utc_now,
         limits: RateLimits | None = None,
         lease: timedelta = LEASE,
         batch: int = 50,
         quick_retries: int = 3,
+        quick_retry_pause: float = 0.25,
         stop: asyncio.Event | None = None,
     ) -> None:
         self._queue = queue
-        self._bot = bot
+        self._sender = sender
         self._clock = clock
         self._limits = limits or RateLimits()
         self._lease = lease
         self._batch = batch
         self._quick_retries = quick_retries
+        self._quick_retry_pause = quick_retry_pause
         self._stop = stop or asyncio.Event()
 
     async def run(self, wake: asyncio.Event, idle_seconds: float = 0.5) -> None:
@@ -125,8 +87,8 @@ class OutboxRelay:
                 sent = await self.relay_once()
             except Exception as error:
                 pause = backoff.next()
-                if is_unavailable(error):
-                    log.warning("relay.database_unavailable", error=describe(error), retry_in=pause)
+                if isinstance(error, OutboxUnavailableError):
+                    log.warning("relay.database_unavailable", error=str(error), retry_in=pause)
                 else:
                     log.exception("relay.failed", retry_in=pause)
                 await wait_for_any(self._stop, timeout=pause)
@@ -179,25 +141,35 @@ class OutboxRelay:
                 log.warning("relay.lease_renewal_failed", rows=len(in_flight), error=describe(error))
 
     async def _send(self, item: OutboxItem, in_flight: set[int]) -> None:
+        """Send one row and record the outcome: sent, retry at a time, or dead-lettered with its reason."""
         try:
             await self._deliver(item)
-        except RetryAfter as flood:
-            wait = flood.retry_after if isinstance(flood.retry_after, timedelta) else timedelta(seconds=flood.retry_after)
+        except FloodControlError as flood:
+            wait = flood.retry_after
             log.warning("relay.flood_wait", outbox_id=item.id, chat_id=item.chat_id, seconds=wait.total_seconds())
             await self._queue.retry_at(item.id, self._clock() + wait, str(flood))
-        except Exception as error:
-            if is_permanent(error) or item.attempts >= MAX_ATTEMPTS or not is_transient(error):
-                log.error("relay.dead_letter", outbox_id=item.id, chat_id=item.chat_id, error=str(error))
-                await self._queue.dead_letter(item.id, f"{type(error).__name__}: {error}")
-            else:
-                delay = timedelta(seconds=min(2**item.attempts, 300))
-                log.warning("relay.retry_later", outbox_id=item.id, error=str(error), seconds=delay.total_seconds())
-                await self._queue.retry_at(item.id, self._clock() + delay, f"{type(error).__name__}: {error}")
+        except TransientSendError as error:
+            await self._retry_later_or_give_up(item, error)
+        except Exception as error:  # permanent, undecodable, or unforeseen: retrying cannot help
+            await self._dead_letter(item, error)
         else:
             failpoint("relay.after_send")
             await self._record_sent(item)
         finally:
             in_flight.discard(item.id)
+
+    async def _retry_later_or_give_up(self, item: OutboxItem, error: TransientSendError) -> None:
+        if item.attempts >= MAX_ATTEMPTS:
+            await self._dead_letter(item, error)
+            return
+        delay = min(timedelta(seconds=2**item.attempts), RETRY_LATER_CAP)
+        log.warning("relay.retry_later", outbox_id=item.id, error=str(error), seconds=delay.total_seconds())
+        await self._queue.retry_at(item.id, self._clock() + delay, str(error))
+
+    async def _dead_letter(self, item: OutboxItem, error: Exception) -> None:
+        reason = str(error) if isinstance(error, SendError) else f"{type(error).__name__}: {error}"
+        log.error("relay.dead_letter", outbox_id=item.id, chat_id=item.chat_id, error=reason)
+        await self._queue.dead_letter(item.id, reason)
 
     async def _record_sent(self, item: OutboxItem) -> None:
         """Record a delivery, retrying until the database takes it, so the message is not sent again.
@@ -229,36 +201,34 @@ class OutboxRelay:
                 await asyncio.sleep(pause)
 
     async def _deliver(self, item: OutboxItem) -> None:
-        """Make the Bot API call(s) for one row, retrying network errors and 5xx a few times."""
-        done: list[int] = []  # pieces of a split message already sent, kept across quick retries
+        """Make the call(s) for one row, retrying network errors and 5xx a few times."""
+        message = item.message()
+        done: set[int] = set()  # pieces of a split message already sent, kept across quick retries
         retrying = AsyncRetrying(
-            retry=retry_if_exception(is_transient),
+            retry=retry_if_exception_type(TransientSendError),
             stop=stop_after_attempt(self._quick_retries),
-            wait=wait_random_exponential(multiplier=0.25, max=4),
+            wait=wait_random_exponential(multiplier=self._quick_retry_pause, max=4),
             reraise=True,
         )
         async for attempt in retrying:
             with attempt:
-                await self._call(item, done)
+                match message:
+                    case CallbackAnswer():
+                        async with self._limits.overall:
+                            await self._sender.answer_callback(message)
+                    case Document():
+                        async with self._limits.chat(item.chat_id), self._limits.overall:
+                            await self._sender.send_document(item.chat_id, message)
+                    case Reply():
+                        await self._send_pieces(item.chat_id, message, done)
 
-    async def _call(self, item: OutboxItem, done: list[int]) -> None:
-        payload = item.payload
-        if item.method == CALLBACK_ANSWER_METHOD:
-            async with self._limits.overall:
-                await self._bot.answer_callback_query(payload["callback_id"], text=payload.get("text"))
-            return
-        if item.method == DOCUMENT_METHOD:
-            document = InputFile(payload["content"].encode("utf-8", "replace"), filename=payload["filename"])
-            async with self._limits.chat(item.chat_id), self._limits.overall:
-                await self._bot.send_document(item.chat_id, document, caption=payload.get("caption"))
-            return
-        if item.method != MESSAGE_METHOD:
-            raise BadRequest(f"unknown outbox method {item.method!r}")
-        pieces = split_text(payload["text"])
+    async def _send_pieces(self, chat_id: int, reply: Reply, done: set[int]) -> None:
+        """Send a reply in pieces of Telegram's length limit, the buttons under the last; skip pieces in ``done``."""
+        pieces = split_text(reply.text)
         for index, piece in enumerate(pieces):
             if index in done:
                 continue
-            markup = keyboard(payload.get("buttons", [])) if index == len(pieces) - 1 else None
-            async with self._limits.chat(item.chat_id), self._limits.overall:
-                await self._bot.send_message(item.chat_id, piece, reply_markup=markup)
-            done.append(index)
+            buttons = reply.buttons if index == len(pieces) - 1 else ()
+            async with self._limits.chat(chat_id), self._limits.overall:
+                await self._sender.send_text(chat_id, piece, buttons)
+            done.add(index)
