@@ -9,12 +9,12 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
+from durabot.clock import FakeClock
 from durabot.storage.database import Database
 from durabot.storage.migrate import upgrade
 
@@ -42,22 +42,9 @@ def pg_url() -> str:
     return os.environ.get("DURABOT_TEST_DATABASE_URL", DEFAULT_PG_URL)
 
 
-class Clock:
-    """A clock the tests move by hand."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 async def _postgres_reachable() -> str | None:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from durabot.actions.add_machine import AddMachineActions
+from durabot.actions.intake import IntakeActions
+from durabot.actions.library import BUTTON_PREFIX as LIBRARY_BUTTONS
+from durabot.actions.library import Library
+from durabot.actions.my_data import BUTTON_PREFIX as MY_DATA_BUTTONS
+from durabot.actions.my_data import DELETE_PRIVATE, EXPORT_PRIVATE, DeleteMyData, ExportMyData
+from durabot.clock import Clock, utc_now
 from durabot.config import Settings
 from durabot.engine.ports import UnitOfWorkFactory
 from durabot.engine.registry import PrivateOnly, Registry
-from durabot.engine.runner import Clock, Engine, utc_now
+from durabot.engine.runner import Engine
 from durabot.flows.add_machine import ADD_MACHINE
 from durabot.flows.eb1a_intake import EB1A_INTAKE
-from durabot.services.add_machine import AddMachineActions
-from durabot.services.intake import IntakeActions
-from durabot.services.library import BUTTON_PREFIX as LIBRARY_BUTTONS
-from durabot.services.library import Library
-from durabot.services.my_data import BUTTON_PREFIX as MY_DATA_BUTTONS
-from durabot.services.my_data import DELETE_PRIVATE, EXPORT_PRIVATE, DeleteMyData, ExportMyData
 from durabot.storage.database import Database
 from durabot.storage.unit_of_work import SqlAlchemyUnitOfWorkFactory
 

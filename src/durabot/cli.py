@@ -168,7 +168,7 @@ def repair_orphans_command(
     from rich.progress import Progress
     from rich.table import Table
 
-    from durabot.services.repair import RepairReport, repair_orphans
+    from durabot.actions.repair import RepairReport, repair_orphans
 
     async def _repair(wired: App) -> RepairReport | None:
         if not await has_tables(wired.database, "cases", "case_intake_progress"):

@@ -4,21 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
+from durabot.clock import Clock, utc_now
 from durabot.domain.cases import Case, CaseRepository, CaseStatus, IntakeProgress, IntakeProgressRepository
 from durabot.domain.machines import Machine, MachineDraft, MachineRepository, nickname_key
 from durabot.engine.conversation import Conversation, Tombstone
 from durabot.engine.events import Event, IgnoredUpdate, Received, fingerprint
-from durabot.engine.ports import ConversationStore, Inbox, Outbox, PendingUpdate, StaleConversationError
-from durabot.engine.runner import Clock, utc_now
-from durabot.replies import Outgoing, Reply
+from durabot.engine.ports import (
+    ConversationStore,
+    Domains,
+    Inbox,
+    Outbox,
+    PendingUpdate,
+    StaleConversationError,
+    UserRecords,
+)
+from durabot.engine.user_records import StoredUserRecords
+from durabot.outbox import UNFINISHED, OutboxItem, OutboxStatus, encode
+from durabot.replies import CallbackAnswer, Document, Outgoing, Reply
 from durabot.sanitise import storable_json
+from durabot.transport.sender import Buttons, PermanentSendError, SendError
 
 
 @dataclass
@@ -319,14 +331,18 @@ class InMemoryOutbox:
 
 
 class FakeUnitOfWork:
-    """A unit of work over :class:`FakeData`: one at a time, all-or-nothing like a real transaction."""
+    """A unit of work over :class:`FakeData`: one at a time, all-or-nothing like a real transaction.
+
+    Like the real one, it is also the :class:`~durabot.engine.ports.Domains` it hands to flows.
+    """
 
     conversations: ConversationStore
+    inbox: Inbox
+    outbox: Outbox
     machines: MachineRepository
     cases: CaseRepository
     intake: IntakeProgressRepository
-    inbox: Inbox
-    outbox: Outbox
+    user_records: UserRecords
 
     def __init__(self, factory: FakeUnitOfWorkFactory) -> None:
         self._factory = factory
@@ -342,6 +358,11 @@ class FakeUnitOfWork:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._factory.lock.release()
+
+    @property
+    def domains(self) -> Domains:
+        """This same unit of work: it holds the fake domain stores too."""
+        return self
 
     async def lock_chat(self, chat_id: int) -> None:
         """Nothing to do: fake units of work already run one at a time."""
@@ -364,6 +385,7 @@ class FakeUnitOfWork:
         self.intake = InMemoryIntakeProgressRepository(self._working, self._factory.enforce_foreign_key)
         self.inbox = InMemoryInbox(self._working)
         self.outbox = InMemoryOutbox(self._working)
+        self.user_records = StoredUserRecords(self.conversations, self.inbox, self.outbox)
 
 
 class FakeUnitOfWorkFactory:
@@ -392,3 +414,131 @@ class FakeUnitOfWorkFactory:
             for record in self.data.outbox
             if isinstance(record.message, Reply) and (chat_id is None or record.chat_id == chat_id)
         ]
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """One call a :class:`FakeSender` took: which call, to which chat, with what."""
+
+    call: str
+    """``send_text``, ``send_document`` or ``answer_callback``."""
+    chat_id: int | None
+    text: str | None = None
+    buttons: Buttons = ()
+    document: Document | None = None
+    answer: CallbackAnswer | None = None
+
+
+class FakeSender:
+    """A :class:`~durabot.transport.sender.Sender` that records what it sends; failures are scripted by the test.
+
+    :meth:`fail` scripts the next calls: each raises its error, in order (``None``: that call succeeds);
+    a chat that is :meth:`block`-ed refuses every message, as Telegram does for a user who blocked the bot.
+    Failed calls are counted in :attr:`calls` but not recorded in :attr:`sent`.
+    """
+
+    def __init__(self) -> None:
+        self.sent: list[SentMessage] = []
+        self.calls = 0
+        self._failures: list[SendError | None] = []
+        self._blocked: set[int] = set()
+
+    def fail(self, *errors: SendError | None) -> None:
+        """Raise ``errors`` from the next calls, one each (``None`` lets that call succeed)."""
+        self._failures.extend(errors)
+
+    def block(self, chat_id: int) -> None:
+        """From now on, refuse every message to ``chat_id`` (a 403)."""
+        self._blocked.add(chat_id)
+
+    def texts(self, chat_id: int | None = None) -> list[str]:
+        """The texts sent so far, in order, optionally to one chat."""
+        return [m.text for m in self.sent if m.text is not None and (chat_id is None or m.chat_id == chat_id)]
+
+    async def send_text(self, chat_id: int, text: str, buttons: Buttons = ()) -> None:
+        self._take_call(chat_id)
+        self.sent.append(SentMessage("send_text", chat_id, text, buttons))
+
+    async def send_document(self, chat_id: int, document: Document) -> None:
+        self._take_call(chat_id)
+        self.sent.append(SentMessage("send_document", chat_id, document=document))
+
+    async def answer_callback(self, answer: CallbackAnswer) -> None:
+        self._take_call(None)
+        self.sent.append(SentMessage("answer_callback", None, answer=answer))
+
+    def _take_call(self, chat_id: int | None) -> None:
+        self.calls += 1
+        failure = self._failures.pop(0) if self._failures else None
+        if failure is not None:
+            raise failure
+        if chat_id in self._blocked:
+            raise PermanentSendError("Forbidden: bot was blocked by the user")
+
+
+@dataclass
+class QueuedMessage:
+    """A row of the :class:`InMemoryOutboxQueue`, with the columns of ``outbox_messages`` the relay touches."""
+
+    id: int
+    chat_id: int
+    method: str
+    payload: dict[str, Any]
+    next_attempt_at: datetime
+    status: OutboxStatus = OutboxStatus.PENDING
+    attempts: int = 0
+    last_error: str | None = None
+    sent_at: datetime | None = None
+
+
+class InMemoryOutboxQueue:
+    """The :class:`~durabot.outbox.OutboxQueue` in a dict, by the real one's rules.
+
+    Only a chat's oldest unfinished message can be claimed; a claim lasts for its lease; a retry
+    keeps the message its chat's head; a dead letter lets the chat move on. Queue messages with
+    :meth:`put`; read how they ended in :attr:`rows`.
+    """
+
+    def __init__(self, clock: Clock = utc_now) -> None:
+        self.rows: dict[int, QueuedMessage] = {}
+        self._clock = clock
+        self._ids = itertools.count(1)
+
+    def put(self, chat_id: int, *messages: Outgoing) -> list[int]:
+        """Queue ``messages`` for the chat, due now, as a committed step would; returns their ids."""
+        ids = []
+        for message in messages:
+            method, payload = encode(message)
+            row = QueuedMessage(next(self._ids), chat_id, method.value, payload, self._clock())
+            self.rows[row.id] = row
+            ids.append(row.id)
+        return ids
+
+    async def claim(self, limit: int, lease: timedelta) -> list[OutboxItem]:
+        now = self._clock()
+        heads: dict[int, QueuedMessage] = {}
+        for row in sorted(self.rows.values(), key=lambda row: row.id):
+            if row.status in UNFINISHED:
+                heads.setdefault(row.chat_id, row)
+        due = sorted((row for row in heads.values() if row.next_attempt_at <= now), key=lambda row: row.id)[:limit]
+        for row in due:
+            row.status, row.next_attempt_at, row.attempts = OutboxStatus.SENDING, now + lease, row.attempts + 1
+        return [OutboxItem(row.id, row.chat_id, row.method, copy.deepcopy(row.payload), row.attempts) for row in due]
+
+    async def extend_lease(self, item_ids: Sequence[int], lease: timedelta) -> None:
+        for item_id in item_ids:
+            row = self.rows[item_id]
+            if row.status == OutboxStatus.SENDING:
+                row.next_attempt_at = self._clock() + lease
+
+    async def mark_sent(self, item_id: int) -> None:
+        row = self.rows[item_id]
+        row.status, row.sent_at, row.last_error = OutboxStatus.SENT, self._clock(), None
+
+    async def retry_at(self, item_id: int, when: datetime, error: str) -> None:
+        row = self.rows[item_id]
+        row.status, row.next_attempt_at, row.last_error = OutboxStatus.PENDING, when, error[:2000]
+
+    async def dead_letter(self, item_id: int, error: str) -> None:
+        row = self.rows[item_id]
+        row.status, row.last_error = OutboxStatus.DEAD, error[:2000]

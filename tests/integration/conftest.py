@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from durabot.bootstrap import build_registry
+from durabot.clock import FakeClock
 from durabot.engine.events import Event
 from durabot.engine.ports import UnitOfWorkFactory
 from durabot.engine.registry import Registry
@@ -21,13 +22,13 @@ from durabot.storage.migrate import upgrade
 from durabot.storage.tables import Base, ConversationStateRow, OutboxMessageRow, UserMachineRow
 from durabot.storage.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from durabot.testing import FakeUnitOfWorkFactory
-from tests.conftest import Clock, ScratchDatabase, drop_database, empty_database, require_postgres
+from tests.conftest import ScratchDatabase, drop_database, empty_database, require_postgres
 
 _update_ids = itertools.count(1000)
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def factory(request: pytest.FixtureRequest, clock: Clock, tmp_path: Path) -> AsyncIterator[UnitOfWorkFactory]:
+async def factory(request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Path) -> AsyncIterator[UnitOfWorkFactory]:
     """Units of work on the in-memory fakes, real SQLite and real PostgreSQL: one contract suite for all three."""
     if request.param == "memory":
         yield FakeUnitOfWorkFactory(clock)
@@ -46,7 +47,7 @@ async def factory(request: pytest.FixtureRequest, clock: Clock, tmp_path: Path) 
 class Harness:
     """An engine, its units of work and its database handle, as one process would hold them."""
 
-    def __init__(self, test_db: ScratchDatabase, clock: Clock, registry: Registry | None = None) -> None:
+    def __init__(self, test_db: ScratchDatabase, clock: FakeClock, registry: Registry | None = None) -> None:
         self.test_db = test_db
         self.clock = clock
         self.database = test_db.open()
@@ -118,7 +119,7 @@ class Chat:
 
 
 @pytest.fixture
-async def harness(test_db: ScratchDatabase, clock: Clock) -> AsyncIterator[Harness]:
+async def harness(test_db: ScratchDatabase, clock: FakeClock) -> AsyncIterator[Harness]:
     h = Harness(test_db, clock)
     yield h
     await h.close()

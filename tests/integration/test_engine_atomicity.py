@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from durabot.actions.add_machine import AddMachineActions
 from durabot.bootstrap import build_registry
-from durabot.engine.ports import UnitOfWork
+from durabot.clock import FakeClock
+from durabot.engine.ports import Domains
 from durabot.engine.runner import APOLOGY, FAILED
 from durabot.flows.model import Answers
 from durabot.replies import Reply
-from durabot.services.add_machine import AddMachineActions
 from durabot.storage.tables import ConversationStateRow, OutboxMessageRow, TelegramUpdateRow, UserMachineRow
-from tests.conftest import Clock, ScratchDatabase
+from tests.conftest import ScratchDatabase
 from tests.integration.conftest import Chat, Harness
 
 
@@ -20,9 +21,9 @@ class InjectedFailure(RuntimeError):
 class FailAfterInsert(AddMachineActions):
     """Saves the machine (the INSERT reaches the database), then fails before the step commits."""
 
-    async def complete(self, uow: UnitOfWork, user_id: int, answers: Answers) -> Reply:
-        await super().complete(uow, user_id, answers)
-        assert await uow.machines.count(user_id) == 1, "the insert must have happened inside the transaction"
+    async def complete(self, domains: Domains, user_id: int, answers: Answers) -> Reply:
+        await super().complete(domains, user_id, answers)
+        assert await domains.machines.count(user_id) == 1, "the insert must have happened inside the transaction"
         raise InjectedFailure("disk on fire")
 
 
@@ -34,7 +35,7 @@ def failing_registry() -> object:
 
 
 async def test_failure_after_the_machine_insert_leaves_no_row_and_the_state_unchanged(
-    test_db: ScratchDatabase, clock: Clock
+    test_db: ScratchDatabase, clock: FakeClock
 ) -> None:
     harness = Harness(test_db, clock, failing_registry())  # type: ignore[arg-type]
     chat = Chat(harness)
@@ -75,7 +76,7 @@ async def test_failure_after_the_machine_insert_leaves_no_row_and_the_state_unch
 
 
 async def test_a_nickname_taken_from_another_chat_meanwhile_is_asked_again(
-    test_db: ScratchDatabase, clock: Clock
+    test_db: ScratchDatabase, clock: FakeClock
 ) -> None:
     harness = Harness(test_db, clock)
     private, group = Chat(harness, chat_id=1, user_id=5), Chat(harness, chat_id=2, user_id=5)

@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
+from durabot.clock import FakeClock
 from durabot.engine.events import Event
-from durabot.engine.ports import UnitOfWork
+from durabot.engine.ports import Domains
 from durabot.engine.registry import BasicFlowActions, Registry
 from durabot.flows.model import Answers, Flow, Step
 from durabot.replies import Reply
 from durabot.storage.tables import ConversationStateRow, OutboxMessageRow
-from tests.conftest import Clock, ScratchDatabase
+from tests.conftest import ScratchDatabase
 from tests.integration.conftest import Harness
 
 QUESTIONS = 51
@@ -24,10 +25,10 @@ CHAT, USER = 9001, 9002
 class RecordNothing(BasicFlowActions):
     """Flow actions with no domain side."""
 
-    async def check(self, uow: UnitOfWork, user_id: int, step: Step, value: Any) -> str | None:
+    async def check(self, domains: Domains, user_id: int, step: Step, value: Any) -> str | None:
         return None
 
-    async def complete(self, uow: UnitOfWork, user_id: int, answers: Answers) -> Reply:
+    async def complete(self, domains: Domains, user_id: int, answers: Answers) -> Reply:
         return Reply("done")
 
 
@@ -38,7 +39,7 @@ def survey_registry() -> Registry:
     return registry
 
 
-async def started_survey(test_db: ScratchDatabase, clock: Clock) -> Harness:
+async def started_survey(test_db: ScratchDatabase, clock: FakeClock) -> Harness:
     harness = Harness(test_db, clock, survey_registry())
     await harness.engine.handle(Event.message(1, CHAT, USER, "/survey"))
     return harness
@@ -49,7 +50,7 @@ def answers_event(n: int) -> Event:
 
 
 async def test_fifty_concurrent_events_are_applied_one_at_a_time_in_update_id_order(
-    test_db: ScratchDatabase, clock: Clock
+    test_db: ScratchDatabase, clock: FakeClock
 ) -> None:
     harness = await started_survey(test_db, clock)
     try:
@@ -74,7 +75,7 @@ async def test_fifty_concurrent_events_are_applied_one_at_a_time_in_update_id_or
 
 
 async def test_fifty_concurrent_handle_calls_lose_nothing_and_double_nothing(
-    test_db: ScratchDatabase, clock: Clock
+    test_db: ScratchDatabase, clock: FakeClock
 ) -> None:
     harness = await started_survey(test_db, clock)
     try:
@@ -91,7 +92,7 @@ async def test_fifty_concurrent_handle_calls_lose_nothing_and_double_nothing(
 
 @pytest.mark.postgres
 async def test_two_chats_on_postgresql_do_not_wait_for_each_others_locks(
-    postgres_db: ScratchDatabase, clock: Clock
+    postgres_db: ScratchDatabase, clock: FakeClock
 ) -> None:
     harness = Harness(postgres_db, clock)
     try:

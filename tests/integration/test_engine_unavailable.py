@@ -6,16 +6,17 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import text
 
+from durabot.actions.add_machine import AddMachineActions
 from durabot.bootstrap import build_registry
-from durabot.engine.ports import UnitOfWork
+from durabot.clock import FakeClock
+from durabot.engine.ports import Domains
 from durabot.engine.registry import Registry
 from durabot.engine.runner import APOLOGY
 from durabot.flows.model import Answers
 from durabot.replies import Reply
-from durabot.services.add_machine import AddMachineActions
 from durabot.storage.tables import OutboxMessageRow, TelegramUpdateRow, UserMachineRow
 from durabot.storage.unit_of_work import SqlAlchemyUnitOfWork
-from tests.conftest import Clock, ScratchDatabase
+from tests.conftest import ScratchDatabase
 from tests.integration.conftest import Chat, Harness
 
 ANSWERS = ("/addmachine", "Press 9", "Haas", "VF-2", "SN-1", "Hall B")
@@ -31,13 +32,13 @@ class DatabaseGoesAwayOnSave(AddMachineActions):
         self.outages = outages
         self.server_side = server_side
 
-    async def complete(self, uow: UnitOfWork, user_id: int, answers: Answers) -> Reply:
-        reply = await super().complete(uow, user_id, answers)
+    async def complete(self, domains: Domains, user_id: int, answers: Answers) -> Reply:
+        reply = await super().complete(domains, user_id, answers)
         if self.outages > 0:
             self.outages -= 1
             if self.server_side:
-                assert isinstance(uow, SqlAlchemyUnitOfWork)
-                await uow.session.execute(text(STARTING_UP))  # the server answers with SQLSTATE 57P03
+                assert isinstance(domains, SqlAlchemyUnitOfWork)
+                await domains.session.execute(text(STARTING_UP))  # the server answers with SQLSTATE 57P03
             raise asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
         return reply
 
@@ -49,7 +50,7 @@ def registry_with(actions: AddMachineActions) -> Registry:
     return registry
 
 
-async def check_outage_leaves_the_update_pending(test_db: ScratchDatabase, clock: Clock, server_side: bool) -> None:
+async def check_outage_leaves_the_update_pending(test_db: ScratchDatabase, clock: FakeClock, server_side: bool) -> None:
     outage = DatabaseGoesAwayOnSave(outages=3, server_side=server_side)  # every attempt of one pass
     harness = Harness(test_db, clock, registry_with(outage))
     chat = Chat(harness)
@@ -80,13 +81,13 @@ async def check_outage_leaves_the_update_pending(test_db: ScratchDatabase, clock
 
 
 async def test_a_step_that_meets_a_starting_database_leaves_its_update_pending_and_sends_no_apology(
-    test_db: ScratchDatabase, clock: Clock
+    test_db: ScratchDatabase, clock: FakeClock
 ) -> None:
     await check_outage_leaves_the_update_pending(test_db, clock, server_side=False)
 
 
 @pytest.mark.postgres
 async def test_a_57p03_answer_from_postgresql_during_a_step_leaves_its_update_pending(
-    postgres_db: ScratchDatabase, clock: Clock
+    postgres_db: ScratchDatabase, clock: FakeClock
 ) -> None:
     await check_outage_leaves_the_update_pending(postgres_db, clock, server_side=True)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from durabot.engine.ports import UnitOfWork
+from durabot.clock import FakeClock
+from durabot.engine.ports import Domains
 from durabot.engine.registry import BasicFlowActions, Registry
 from durabot.flows.model import Answers, Choice, Flow, Step, choice_of
 from durabot.replies import Reply
 from durabot.storage.tables import ConversationStateRow
-from tests.conftest import Clock, ScratchDatabase
+from tests.conftest import ScratchDatabase
 from tests.integration.conftest import Chat, Harness
 
 KINDS = (Choice("pump", "Pump"), Choice("valve", "Valve"))
@@ -29,20 +30,20 @@ PART_FLOW = Flow(
 class Summarise(BasicFlowActions):
     """Finishing the flow just reports the answers."""
 
-    async def check(self, uow: UnitOfWork, user_id: int, step: Step, value: Any) -> str | None:
+    async def check(self, domains: Domains, user_id: int, step: Step, value: Any) -> str | None:
         return None
 
-    async def complete(self, uow: UnitOfWork, user_id: int, answers: Answers) -> Reply:
+    async def complete(self, domains: Domains, user_id: int, answers: Answers) -> Reply:
         return Reply(f"done: {dict(answers.values)}")
 
 
-def part_chat(test_db: ScratchDatabase, clock: Clock) -> Chat:
+def part_chat(test_db: ScratchDatabase, clock: FakeClock) -> Chat:
     registry = Registry()
     registry.add_flow(PART_FLOW, Summarise(), "describe a part")
     return Chat(Harness(test_db, clock, registry))
 
 
-async def test_choices_are_buttons_and_conditions_shape_the_questions(test_db: ScratchDatabase, clock: Clock) -> None:
+async def test_choices_are_buttons_and_conditions_shape_the_questions(test_db: ScratchDatabase, clock: FakeClock) -> None:
     chat = part_chat(test_db, clock)
     try:
         replies = await chat.say("/part")
@@ -61,7 +62,7 @@ async def test_choices_are_buttons_and_conditions_shape_the_questions(test_db: S
         await chat.harness.close()
 
 
-async def test_a_choice_typed_wrongly_is_refused_with_the_options(test_db: ScratchDatabase, clock: Clock) -> None:
+async def test_a_choice_typed_wrongly_is_refused_with_the_options(test_db: ScratchDatabase, clock: FakeClock) -> None:
     chat = part_chat(test_db, clock)
     try:
         await chat.say("/part")
@@ -73,7 +74,7 @@ async def test_a_choice_typed_wrongly_is_refused_with_the_options(test_db: Scrat
 
 
 async def test_a_button_from_an_earlier_step_has_expired_and_changes_nothing(
-    test_db: ScratchDatabase, clock: Clock
+    test_db: ScratchDatabase, clock: FakeClock
 ) -> None:
     chat = part_chat(test_db, clock)
     try:

@@ -6,22 +6,24 @@ import asyncio
 import contextlib
 import random
 import sqlite3
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy
 from structlog.testing import capture_logs
 
+from durabot.actions.intake import IntakeActions
 from durabot.bootstrap import build_registry
+from durabot.clock import FakeClock
 from durabot.domain.cases import RECOVERED_BY_GUARD_TITLE, Case
 from durabot.engine.events import Event
-from durabot.engine.ports import UnitOfWork
+from durabot.engine.ports import Domains
 from durabot.engine.registry import FlowEntry, Registry
 from durabot.engine.runner import APOLOGY
 from durabot.flows.eb1a_intake import EB1A_INTAKE
-from durabot.services.intake import IntakeActions
 from durabot.storage.tables import CaseIntakeProgressRow, CaseRow
-from tests.conftest import Clock, ScratchDatabase
+from tests.conftest import ScratchDatabase
 from tests.integration.conftest import Chat, Harness
 from tests.integration.intake_answers import ALL, BASIC, FIRST_FOUR_BLOCKS
 
@@ -49,8 +51,8 @@ async def test_intake_start_creates_the_case_and_its_progress_together(chat: Cha
 class FailAfterCaseInsert(IntakeActions):
     """The case is inserted, then creating its progress fails."""
 
-    async def create_progress(self, uow: UnitOfWork, case: Case) -> Any:
-        assert await uow.cases.get(case.case_id) is not None
+    async def create_progress(self, domains: Domains, case: Case) -> Any:
+        assert await domains.cases.get(case.case_id) is not None
         raise RuntimeError("power cut between the two inserts")
 
 
@@ -66,7 +68,7 @@ def registry_with(actions: IntakeActions) -> Registry:
 
 
 async def test_a_failure_after_the_case_insert_leaves_neither_case_nor_progress(
-    test_db: ScratchDatabase, clock: Clock
+    test_db: ScratchDatabase, clock: FakeClock
 ) -> None:
     harness = Harness(test_db, clock, registry_with(FailAfterCaseInsert(EB1A_INTAKE, clock)))
     try:
@@ -157,7 +159,7 @@ async def test_a_bad_answer_is_refused_with_a_reason_and_asked_again(
     assert (await chat.say(good))[0].split("\n")[0] != question
 
 
-async def test_twenty_parallel_answers_apply_in_order_to_one_case(test_db: ScratchDatabase, clock: Clock) -> None:
+async def test_twenty_parallel_answers_apply_in_order_to_one_case(test_db: ScratchDatabase, clock: FakeClock) -> None:
     harness = Harness(test_db, clock)
     try:
         await harness.engine.handle(Event.message(1, 77, 77, "/intake_start"))
@@ -192,7 +194,7 @@ async def _delete_cases_leaving_orphans(harness: Harness) -> None:
         await connection.execute(sqlalchemy.delete(CaseRow))
 
 
-async def test_the_guard_recreates_a_missing_case_and_logs_it(test_db: ScratchDatabase, clock: Clock) -> None:
+async def test_the_guard_recreates_a_missing_case_and_logs_it(test_db: ScratchDatabase, clock: FakeClock) -> None:
     harness = Harness(test_db, clock)
     chat = Chat(harness)
     try:
@@ -215,6 +217,44 @@ async def test_the_guard_recreates_a_missing_case_and_logs_it(test_db: ScratchDa
         assert logged["ensure_case_exists.case_missing"]["handler"] == "answer"
     finally:
         await harness.close()
+
+
+@contextlib.contextmanager
+def progress_reads(harness: Harness) -> Iterator[list[str]]:
+    """The statements that read ``case_intake_progress`` while the block runs (run by the harness's engine)."""
+    reads: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "case_intake_progress" in statement:
+            reads.append(statement)
+
+    engine = harness.database.engine.sync_engine
+    sqlalchemy.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield reads
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_every_intake_step_reads_the_progress_once(chat: Chat, harness: Harness) -> None:
+    steps = [
+        "/intake_start", BASIC[0][1], "not an email", BASIC[1][1], "/back", BASIC[1][1],
+        "/intake_start", "/intake_status", "/intake_resume", "/intake_cancel",
+    ]
+    reads_per_step = {}
+    for number, text in enumerate(steps):
+        with progress_reads(harness) as reads:
+            await chat.say(text)
+        reads_per_step[f"{number}: {text}"] = len(reads)
+    assert reads_per_step == {label: 1 for label in reads_per_step}
+
+    await chat.say("/intake_start")
+    for _key, text in ALL:
+        with progress_reads(harness) as reads:
+            await chat.say(text)
+        assert len(reads) == 1, f"answering {_key} read the progress {len(reads)} times"
+    [_cancelled, completed] = sorted(await harness.rows(CaseRow), key=lambda row: row.created_at)
+    assert completed.status == "intake_complete"
 
 
 async def test_after_a_long_pause_the_intake_is_kept_and_the_client_is_told_how_to_carry_on(

@@ -5,12 +5,13 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from durabot.bootstrap import build_registry
+from durabot.clock import FakeClock
 from durabot.config import Settings
-from durabot.engine.ports import UnitOfWork
+from durabot.engine.ports import Domains
 from durabot.engine.runner import APOLOGY
 from durabot.replies import Reply
 from durabot.storage.unit_of_work import SqlAlchemyUnitOfWork
-from tests.conftest import Clock, ScratchDatabase
+from tests.conftest import ScratchDatabase
 from tests.integration.conftest import Chat, Harness
 from tests.integration.intake_answers import ALL, BASIC
 from tests.logcapture import CapturedLogs, captured_logs
@@ -38,14 +39,14 @@ class FailingStatement:
     def __init__(self, statement: str) -> None:
         self._statement = statement
 
-    async def run(self, uow: UnitOfWork, user_id: int, argument: str) -> list[Reply]:
-        assert isinstance(uow, SqlAlchemyUnitOfWork)
+    async def run(self, domains: Domains, user_id: int, argument: str) -> list[Reply]:
+        assert isinstance(domains, SqlAlchemyUnitOfWork)
         parameters = {"typed": argument, "phone": ANSWERS["phone"], "born": ANSWERS["date_of_birth"]}
-        await uow.session.execute(text(self._statement), parameters)
+        await domains.session.execute(text(self._statement), parameters)
         return [Reply("stored")]
 
 
-async def harness_with_failing_commands(test_db: ScratchDatabase, clock: Clock) -> Harness:
+async def harness_with_failing_commands(test_db: ScratchDatabase, clock: FakeClock) -> Harness:
     registry = build_registry(clock)
     for name, statement in FAILING_STATEMENTS.items():
         registry.add_command(name, FailingStatement(statement), "fails on purpose")
@@ -60,7 +61,7 @@ async def harness_with_failing_commands(test_db: ScratchDatabase, clock: Clock) 
 
 
 async def test_a_full_intake_and_failing_steps_at_debug_log_no_answer_token_or_secret(
-    test_db: ScratchDatabase, clock: Clock, captured_logs: CapturedLogs
+    test_db: ScratchDatabase, clock: FakeClock, captured_logs: CapturedLogs
 ) -> None:
     settings = Settings(
         _env_file=None, telegram_bot_token=TOKEN, webhook_url="https://bot.example.org/hook", webhook_secret=SECRET

@@ -9,23 +9,23 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from durabot.clock import FakeClock
 from durabot.domain.cases import CaseNotFoundError, CaseService, CaseStatus, IntakeProgress
 from durabot.domain.machines import MachineDraft
 from durabot.engine.conversation import Conversation
 from durabot.engine.events import Event, IgnoredUpdate
 from durabot.engine.ports import StaleConversationError, UnitOfWorkFactory
 from durabot.flows.add_machine import ADD_MACHINE
-from tests.conftest import Clock
 
 TTL = timedelta(hours=24)
 
 
-def fresh(clock: Clock, user_id: int = 1, chat_id: int = 1) -> Conversation:
+def fresh(clock: FakeClock, user_id: int = 1, chat_id: int = 1) -> Conversation:
     return Conversation.start(ADD_MACHINE, user_id, chat_id, clock(), TTL)
 
 
 class TestConversationStore:
-    async def test_save_assigns_an_id_and_counts_versions(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+    async def test_save_assigns_an_id_and_counts_versions(self, factory: UnitOfWorkFactory, clock: FakeClock) -> None:
         async with factory() as uow:
             first = await uow.conversations.save(fresh(clock))
             second = await uow.conversations.save(first.advanced(ADD_MACHINE, first.answers.with_answer("nickname", "A"), clock(), TTL))
@@ -38,7 +38,7 @@ class TestConversationStore:
         assert loaded.current_step == "add_machine:manufacturer"
         assert loaded.expires_at == clock() + TTL
 
-    async def test_saving_a_stale_version_is_refused(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+    async def test_saving_a_stale_version_is_refused(self, factory: UnitOfWorkFactory, clock: FakeClock) -> None:
         async with factory() as uow:
             saved = await uow.conversations.save(fresh(clock))
             await uow.conversations.save(saved)
@@ -47,7 +47,7 @@ class TestConversationStore:
             with pytest.raises(StaleConversationError):
                 await uow.conversations.save(saved)
 
-    async def test_active_is_the_most_recently_touched(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+    async def test_active_is_the_most_recently_touched(self, factory: UnitOfWorkFactory, clock: FakeClock) -> None:
         async with factory() as uow:
             older = await uow.conversations.save(fresh(clock))
             clock.advance(minutes=1)
@@ -63,7 +63,7 @@ class TestConversationStore:
             assert active is not None and active.id == older.id
             assert await uow.conversations.active(1, 3) is None
 
-    async def test_delete_and_delete_expired(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+    async def test_delete_and_delete_expired(self, factory: UnitOfWorkFactory, clock: FakeClock) -> None:
         async with factory() as uow:
             gone = await uow.conversations.save(fresh(clock, chat_id=1))
             await uow.conversations.save(fresh(clock, chat_id=2))
@@ -81,19 +81,19 @@ class TestConversationStore:
 
 
 class TestMachineRepository:
-    async def test_add_find_count_and_page(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+    async def test_add_find_count_and_page(self, factory: UnitOfWorkFactory, clock: FakeClock) -> None:
         async with factory() as uow:
             for number in range(1, 6):
                 clock.advance(seconds=1)
-                await uow.machines.add(MachineDraft(user_id=7, nickname=f"Pump {number}", manufacturer="KSB"))
-            await uow.machines.add(MachineDraft(user_id=8, nickname="Pump 1"))
+                await uow.domains.machines.add(MachineDraft(user_id=7, nickname=f"Pump {number}", manufacturer="KSB"))
+            await uow.domains.machines.add(MachineDraft(user_id=8, nickname="Pump 1"))
             await uow.commit()
         async with factory() as uow:
-            found = await uow.machines.find_by_nickname(7, "  pump   3 ")
+            found = await uow.domains.machines.find_by_nickname(7, "  pump   3 ")
             assert found is not None and (found.nickname, found.manufacturer) == ("Pump 3", "KSB")
-            assert await uow.machines.find_by_nickname(7, "Pump 9") is None
-            assert (await uow.machines.count(7), await uow.machines.count(8), await uow.machines.count(9)) == (5, 1, 0)
-            page = await uow.machines.newest_first(7, 1, 2)
+            assert await uow.domains.machines.find_by_nickname(7, "Pump 9") is None
+            assert (await uow.domains.machines.count(7), await uow.domains.machines.count(8), await uow.domains.machines.count(9)) == (5, 1, 0)
+            page = await uow.domains.machines.newest_first(7, 1, 2)
             assert [m.nickname for m in page] == ["Pump 4", "Pump 3"]
 
 
@@ -102,7 +102,7 @@ def raw_message(update_id: int, chat_id: int, text: str) -> dict[str, Any]:
 
 
 class TestInbox:
-    async def test_add_ignores_updates_already_seen(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+    async def test_add_ignores_updates_already_seen(self, factory: UnitOfWorkFactory, clock: FakeClock) -> None:
         events = [Event.message(5, 1, 1, "a"), Event.message(6, 1, 1, "b")]
         async with factory() as uow:
             assert await uow.inbox.add(events, clock()) == 2
@@ -110,7 +110,7 @@ class TestInbox:
             await uow.commit()
 
     async def test_a_redelivery_with_the_same_content_is_not_stored_again(
-        self, factory: UnitOfWorkFactory, clock: Clock
+        self, factory: UnitOfWorkFactory, clock: FakeClock
     ) -> None:
         raw = {5: raw_message(5, 1, "a")}
         async with factory() as uow:
@@ -118,7 +118,7 @@ class TestInbox:
             assert await uow.inbox.add([Event.message(5, 1, 1, "a")], clock(), raw) == 0
             await uow.commit()
 
-    async def test_a_different_update_under_a_known_id_is_new(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+    async def test_a_different_update_under_a_known_id_is_new(self, factory: UnitOfWorkFactory, clock: FakeClock) -> None:
         async with factory() as uow:
             await uow.inbox.add([Event.message(5, 1, 1, "first")], clock(), {5: raw_message(5, 1, "first")})
             first = await uow.inbox.next_pending(1)
@@ -131,21 +131,21 @@ class TestInbox:
             again = await uow.inbox.next_pending(1)
             assert again is not None and again.event == Event.message(5, 1, 1, "after a restart")
 
-    async def test_the_same_update_id_of_another_bot_is_new(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+    async def test_the_same_update_id_of_another_bot_is_new(self, factory: UnitOfWorkFactory, clock: FakeClock) -> None:
         ours, theirs = Event.message(5, 1, 1, "a"), replace(Event.message(5, 1, 1, "a"), bot_id=99)
         async with factory() as uow:
             assert await uow.inbox.add([ours], clock()) == 1
             assert await uow.inbox.add([theirs], clock()) == 1
 
     async def test_ignored_updates_are_stored_done_with_their_reason(
-        self, factory: UnitOfWorkFactory, clock: Clock
+        self, factory: UnitOfWorkFactory, clock: FakeClock
     ) -> None:
         async with factory() as uow:
             assert await uow.inbox.add([IgnoredUpdate(8, "message without chat")], clock()) == 1
             assert await uow.inbox.add([IgnoredUpdate(8, "message without chat")], clock()) == 0
             assert await uow.inbox.chats_with_pending() == []
 
-    async def test_pending_updates_come_lowest_id_first_per_chat(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+    async def test_pending_updates_come_lowest_id_first_per_chat(self, factory: UnitOfWorkFactory, clock: FakeClock) -> None:
         async with factory() as uow:
             await uow.inbox.add([Event.message(9, 1, 1, "late"), Event.message(3, 2, 2, "x")], clock())
             await uow.inbox.add([Event.message(4, 1, 1, "early")], clock())
@@ -161,7 +161,7 @@ class TestInbox:
             assert after is not None and after.event == Event.message(9, 1, 1, "late")
             assert await uow.inbox.next_pending(3) is None
 
-    async def test_text_unstorable_on_postgresql_is_replaced(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+    async def test_text_unstorable_on_postgresql_is_replaced(self, factory: UnitOfWorkFactory, clock: FakeClock) -> None:
         event = Event.message(6, 1, 1, "nul\x00 and lone \ud800")
         async with factory() as uow:
             await uow.inbox.add([event], clock(), {6: raw_message(6, 1, "nul\x00 and lone \ud800")})
@@ -170,7 +170,7 @@ class TestInbox:
             pending = await uow.inbox.next_pending(1)
             assert pending is not None and pending.event.text == "nul\ufffd and lone \ufffd"
 
-    async def test_prune_forgets_only_old_applied_updates(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+    async def test_prune_forgets_only_old_applied_updates(self, factory: UnitOfWorkFactory, clock: FakeClock) -> None:
         async with factory() as uow:
             await uow.inbox.add([Event.message(1, 1, 1, "a"), Event.message(2, 1, 1, "b")], clock())
             first = await uow.inbox.next_pending(1)
@@ -183,7 +183,7 @@ class TestInbox:
             assert second is not None and second.event == Event.message(2, 1, 1, "b")
 
     async def test_redact_drops_old_content_but_keeps_the_identity(
-        self, factory: UnitOfWorkFactory, clock: Clock
+        self, factory: UnitOfWorkFactory, clock: FakeClock
     ) -> None:
         raw = {1: raw_message(1, 1, "my phone is 555-0100")}
         async with factory() as uow:
@@ -197,7 +197,7 @@ class TestInbox:
             assert await uow.inbox.add([Event.message(1, 1, 1, "my phone is 555-0100")], clock(), raw) == 0
 
     async def test_forget_user_drops_the_content_of_their_handled_updates_only(
-        self, factory: UnitOfWorkFactory, clock: Clock
+        self, factory: UnitOfWorkFactory, clock: FakeClock
     ) -> None:
         async with factory() as uow:
             await uow.inbox.add([Event.message(1, 1, 1, "mine"), Event.message(2, 2, 2, "theirs")], clock())
@@ -213,78 +213,78 @@ class TestInbox:
 
 
 class TestUnitOfWork:
-    async def test_nothing_is_kept_without_commit(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+    async def test_nothing_is_kept_without_commit(self, factory: UnitOfWorkFactory, clock: FakeClock) -> None:
         async with factory() as uow:
-            await uow.machines.add(MachineDraft(user_id=1, nickname="Ghost"))
+            await uow.domains.machines.add(MachineDraft(user_id=1, nickname="Ghost"))
             await uow.conversations.save(fresh(clock))
             await uow.inbox.add([Event.message(1, 1, 1, "x")], clock())
         async with factory() as uow:
-            assert await uow.machines.count(1) == 0
+            assert await uow.domains.machines.count(1) == 0
             assert await uow.conversations.active(1, 1) is None
             assert await uow.inbox.next_pending(1) is None
 
-    async def test_rollback_discards_and_the_unit_stays_usable(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+    async def test_rollback_discards_and_the_unit_stays_usable(self, factory: UnitOfWorkFactory, clock: FakeClock) -> None:
         async with factory() as uow:
-            await uow.machines.add(MachineDraft(user_id=1, nickname="Ghost"))
+            await uow.domains.machines.add(MachineDraft(user_id=1, nickname="Ghost"))
             await uow.rollback()
-            await uow.machines.add(MachineDraft(user_id=1, nickname="Real"))
+            await uow.domains.machines.add(MachineDraft(user_id=1, nickname="Real"))
             await uow.commit()
         async with factory() as uow:
-            assert await uow.machines.count(1) == 1
-            assert await uow.machines.find_by_nickname(1, "real") is not None
+            assert await uow.domains.machines.count(1) == 1
+            assert await uow.domains.machines.find_by_nickname(1, "real") is not None
 
 
 class TestCasesAndIntakeProgress:
-    async def test_cases_are_stored_listed_and_updated(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+    async def test_cases_are_stored_listed_and_updated(self, factory: UnitOfWorkFactory, clock: FakeClock) -> None:
         async with factory() as uow:
-            service = CaseService(uow.cases)
+            service = CaseService(uow.domains.cases)
             first = await service.create(5, 5, clock())
             clock.advance(minutes=1)
             second = await service.create(5, 5, clock(), title="Second")
             await service.create(6, 6, clock())
             await uow.commit()
         async with factory() as uow:
-            service = CaseService(uow.cases)
+            service = CaseService(uow.domains.cases)
             assert [case.case_id for case in await service.list_for_user(5)] == [second.case_id, first.case_id]
             changed = await service.change_status(first.case_id, CaseStatus.CANCELLED, clock())
             await uow.commit()
         async with factory() as uow:
-            stored = await CaseService(uow.cases).get(first.case_id)
+            stored = await CaseService(uow.domains.cases).get(first.case_id)
             assert (stored.status, stored.title, stored.client_id) == (CaseStatus.CANCELLED, "Intake Session", 5)
             assert stored == changed
             with pytest.raises(CaseNotFoundError):
-                await CaseService(uow.cases).get(uuid4())
+                await CaseService(uow.domains.cases).get(uuid4())
 
-    async def test_progress_needs_its_case(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+    async def test_progress_needs_its_case(self, factory: UnitOfWorkFactory, clock: FakeClock) -> None:
         async with factory() as uow:
             with pytest.raises(Exception, match="(?i)foreign key"):
-                await uow.intake.add(progress_of(uuid4(), 5, clock))
+                await uow.domains.intake.add(progress_of(uuid4(), 5, clock))
 
-    async def test_the_open_intake_is_the_newest_draft(self, factory: UnitOfWorkFactory, clock: Clock) -> None:
+    async def test_the_open_intake_is_the_newest_draft(self, factory: UnitOfWorkFactory, clock: FakeClock) -> None:
         async with factory() as uow:
-            service = CaseService(uow.cases)
+            service = CaseService(uow.domains.cases)
             done = await service.create(5, 5, clock())
-            await uow.intake.add(progress_of(done.case_id, 5, clock))
+            await uow.domains.intake.add(progress_of(done.case_id, 5, clock))
             await service.change_status(done.case_id, CaseStatus.INTAKE_COMPLETE, clock())
-            assert await uow.intake.open_for_user(5) is None
+            assert await uow.domains.intake.open_for_user(5) is None
             clock.advance(minutes=1)
             draft = await service.create(5, 5, clock())
-            await uow.intake.add(progress_of(draft.case_id, 5, clock))
+            await uow.domains.intake.add(progress_of(draft.case_id, 5, clock))
             await uow.commit()
         async with factory() as uow:
-            found = await uow.intake.open_for_user(5)
+            found = await uow.domains.intake.open_for_user(5)
             assert found is not None and found.case_id == draft.case_id
             moved = replace(found, current_block="field", completed_blocks=("basic",), answers={"answers": {"a": 1}})
-            await uow.intake.update(moved)
+            await uow.domains.intake.update(moved)
             await uow.commit()
         async with factory() as uow:
-            stored = await uow.intake.get(draft.case_id)
+            stored = await uow.domains.intake.get(draft.case_id)
             assert stored is not None
             assert (stored.current_block, stored.completed_blocks, dict(stored.answers)) == (
                 "field", ("basic",), {"answers": {"a": 1}},
             )
-            assert await uow.intake.orphans() == []
+            assert await uow.domains.intake.orphans() == []
 
 
-def progress_of(case_id: UUID, user_id: int, clock: Clock) -> IntakeProgress:
+def progress_of(case_id: UUID, user_id: int, clock: FakeClock) -> IntakeProgress:
     return IntakeProgress(case_id, user_id, "basic", "full_name", (), {"answers": {}, "order": []}, clock(), clock())

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from durabot.bootstrap import build_registry
+from durabot.clock import FakeClock
 from durabot.storage.tables import CaseRow, ConversationStateRow, OutboxMessageRow
-from tests.conftest import Clock, ScratchDatabase
+from tests.conftest import ScratchDatabase
 from tests.integration.conftest import Chat, Harness
 from tests.integration.intake_answers import BASIC
 
@@ -18,7 +19,7 @@ LINK = {"label": "Continue in private chat", "url": "https://t.me/durabot_it_bot
 
 
 @pytest.fixture
-async def harness(test_db: ScratchDatabase, clock: Clock) -> AsyncIterator[Harness]:
+async def harness(test_db: ScratchDatabase, clock: FakeClock) -> AsyncIterator[Harness]:
     h = Harness(test_db, clock, build_registry(clock, bot_username="durabot_it_bot"))
     yield h
     await h.close()

@@ -1,4 +1,4 @@
-"""Unit-test fixtures: a hand-moved clock and an engine on the in-memory fakes."""
+"""Unit-test fixtures: a fake clock and an engine on the in-memory fakes."""
 
 from __future__ import annotations
 
@@ -8,19 +8,20 @@ from collections.abc import Iterator
 import pytest
 
 from durabot.bootstrap import build_engine
+from durabot.clock import FakeClock
 from durabot.config import Settings
 from durabot.engine.runner import Engine
 from durabot.testing import FakeUnitOfWorkFactory
-from tests.unit.driver import TTL, Chat, ManualClock
+from tests.unit.driver import TTL, Chat
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
-def factory(clock: ManualClock) -> FakeUnitOfWorkFactory:
+def factory(clock: FakeClock) -> FakeUnitOfWorkFactory:
     return FakeUnitOfWorkFactory(clock)
 
 
@@ -30,7 +31,7 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def engine(factory: FakeUnitOfWorkFactory, settings: Settings, clock: ManualClock) -> Engine:
+def engine(factory: FakeUnitOfWorkFactory, settings: Settings, clock: FakeClock) -> Engine:
     return build_engine(factory, settings, clock)
 
 

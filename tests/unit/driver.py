@@ -1,10 +1,10 @@
-"""The unit tests' chat driver: a hand-moved clock and a Chat that talks to the engine like a user."""
+"""The unit tests' chat driver: a Chat that talks to the engine like a user, and what each turn sent back."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from durabot.engine.conversation import Conversation
 from durabot.engine.events import Event
@@ -12,22 +12,7 @@ from durabot.engine.runner import Applied, Engine
 from durabot.replies import Button, CallbackAnswer, Outgoing, Reply
 from durabot.testing import FakeUnitOfWorkFactory
 
-START = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
 TTL = timedelta(hours=24)
-
-
-class ManualClock:
-    """A clock that only moves when a test moves it."""
-
-    def __init__(self, start: datetime = START) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        """Move the clock forward by ``delta``."""
-        self.now += delta
 
 
 @dataclass

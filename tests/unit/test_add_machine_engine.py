@@ -9,18 +9,19 @@ from typing import Any
 
 import pytest
 
+from durabot.actions.add_machine import AddMachineActions
 from durabot.bootstrap import build_registry
+from durabot.clock import FakeClock
 from durabot.domain.machines import Machine
 from durabot.engine.events import Event
-from durabot.engine.ports import UnitOfWork
+from durabot.engine.ports import Domains
 from durabot.engine.registry import FlowEntry
 from durabot.engine.runner import APOLOGY, Engine
 from durabot.flows.add_machine import ADD_MACHINE, draft_from_answers
 from durabot.flows.model import Answers
 from durabot.replies import CallbackAnswer, Reply
-from durabot.services.add_machine import AddMachineActions
 from durabot.testing import FakeUnitOfWorkFactory
-from tests.unit.driver import TTL, Chat, ManualClock, Turn
+from tests.unit.driver import TTL, Chat, Turn
 
 EXPIRED = "This button has expired."
 CANCELLED = "Cancelled — you are no longer adding a machine to your library. Nothing from it was saved."
@@ -468,7 +469,7 @@ async def test_every_reply_is_queued_in_the_outbox_for_its_update(chat: Chat, fa
 # -- expiry --------------------------------------------------------------------------------
 
 
-async def test_a_conversation_left_for_over_24_hours_expires(chat: Chat, clock: ManualClock) -> None:
+async def test_a_conversation_left_for_over_24_hours_expires(chat: Chat, clock: FakeClock) -> None:
     await chat.say("/addmachine")
     await chat.say("Press 3")
     clock.advance(TTL + timedelta(seconds=1))
@@ -482,7 +483,7 @@ async def test_a_conversation_left_for_over_24_hours_expires(chat: Chat, clock: 
     assert chat.conversation().answers == Answers()
 
 
-async def test_addmachine_after_expiry_starts_fresh_at_step_1(chat: Chat, clock: ManualClock) -> None:
+async def test_addmachine_after_expiry_starts_fresh_at_step_1(chat: Chat, clock: FakeClock) -> None:
     await chat.say("/addmachine")
     await chat.say("Press 3")
     clock.advance(TTL)
@@ -493,7 +494,7 @@ async def test_addmachine_after_expiry_starts_fresh_at_step_1(chat: Chat, clock:
     assert chat.conversation().answers == Answers()
 
 
-async def test_a_conversation_touched_within_24_hours_lives_on(chat: Chat, clock: ManualClock) -> None:
+async def test_a_conversation_touched_within_24_hours_lives_on(chat: Chat, clock: FakeClock) -> None:
     await chat.say("/addmachine")
     clock.advance(TTL - timedelta(seconds=1))
     await chat.say("Press 3")
@@ -504,7 +505,7 @@ async def test_a_conversation_touched_within_24_hours_lives_on(chat: Chat, clock
 
 
 async def test_a_button_of_an_expired_conversation_has_expired_and_says_the_conversation_expired(
-    chat: Chat, clock: ManualClock
+    chat: Chat, clock: FakeClock
 ) -> None:
     await chat.say("/addmachine")
     await chat.say("Press 3")
@@ -521,7 +522,7 @@ async def test_a_button_of_an_expired_conversation_has_expired_and_says_the_conv
 
 
 async def test_cleanup_removes_expired_conversations_but_not_live_ones(
-    chat: Chat, engine: Engine, factory: FakeUnitOfWorkFactory, clock: ManualClock
+    chat: Chat, engine: Engine, factory: FakeUnitOfWorkFactory, clock: FakeClock
 ) -> None:
     other = Chat(engine, factory, chat.update_ids, chat_id=200, user_id=8)
     await chat.say("/addmachine")
@@ -545,22 +546,22 @@ class ExplodingActions(AddMachineActions):
     def __init__(self, failures: int = 1_000_000) -> None:
         self.failures = failures
 
-    async def complete(self, uow: UnitOfWork, user_id: int, answers: Answers) -> Reply:
+    async def complete(self, domains: Domains, user_id: int, answers: Answers) -> Reply:
         if self.failures <= 0:
-            return await super().complete(uow, user_id, answers)
+            return await super().complete(domains, user_id, answers)
         self.failures -= 1
-        await uow.machines.add(draft_from_answers(user_id, answers))
+        await domains.machines.add(draft_from_answers(user_id, answers))
         raise RuntimeError("disk on fire")
 
 
-def engine_with(actions: AddMachineActions, factory: FakeUnitOfWorkFactory, clock: ManualClock) -> Engine:
+def engine_with(actions: AddMachineActions, factory: FakeUnitOfWorkFactory, clock: FakeClock) -> Engine:
     registry = build_registry()
     registry.flows[:] = [FlowEntry(ADD_MACHINE, actions, entry.description) for entry in registry.flows]
     return Engine(factory, registry, ttl=TTL, clock=clock)
 
 
 @pytest.fixture
-def exploding(factory: FakeUnitOfWorkFactory, clock: ManualClock, update_ids: Iterator[int]) -> Chat:
+def exploding(factory: FakeUnitOfWorkFactory, clock: FakeClock, update_ids: Iterator[int]) -> Chat:
     return Chat(engine_with(ExplodingActions(), factory, clock), factory, update_ids)
 
 
@@ -604,7 +605,7 @@ async def test_a_failing_button_press_is_acknowledged_and_apologised_for(
 
 
 async def test_the_chat_carries_on_after_a_failed_update(
-    factory: FakeUnitOfWorkFactory, clock: ManualClock, update_ids: Iterator[int]
+    factory: FakeUnitOfWorkFactory, clock: FakeClock, update_ids: Iterator[int]
 ) -> None:
     chat = Chat(engine_with(ExplodingActions(failures=1), factory, clock), factory, update_ids)
     await chat.say("/addmachine")

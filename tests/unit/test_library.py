@@ -6,16 +6,17 @@ from datetime import timedelta
 
 import pytest
 
+from durabot.clock import FakeClock
 from durabot.domain.machines import MachineDraft
 from durabot.replies import CallbackAnswer
 from durabot.testing import FakeUnitOfWorkFactory
-from tests.unit.driver import Chat, ManualClock, Turn
+from tests.unit.driver import Chat, Turn
 
 NEXT = "Next ›"
 PREVIOUS = "‹ Previous"
 
 
-async def seed(factory: FakeUnitOfWorkFactory, clock: ManualClock, user_id: int, count: int, prefix: str = "M") -> None:
+async def seed(factory: FakeUnitOfWorkFactory, clock: FakeClock, user_id: int, count: int, prefix: str = "M") -> None:
     """Give ``user_id`` machines "M01" … in the order added, a minute apart."""
     async with factory() as uow:
         for number in range(1, count + 1):
@@ -63,7 +64,7 @@ async def test_machines_added_through_the_flow_are_listed_newest_first(chat: Cha
 
 
 @pytest.fixture
-async def library_of_25(chat: Chat, factory: FakeUnitOfWorkFactory, clock: ManualClock) -> Chat:
+async def library_of_25(chat: Chat, factory: FakeUnitOfWorkFactory, clock: FakeClock) -> Chat:
     await seed(factory, clock, chat.user_id, 25)
     return chat
 
@@ -150,7 +151,7 @@ async def test_a_forged_page_button_with_a_non_ascii_digit_has_expired(
 
 
 async def test_only_the_users_own_machines_are_listed(
-    chat: Chat, factory: FakeUnitOfWorkFactory, clock: ManualClock
+    chat: Chat, factory: FakeUnitOfWorkFactory, clock: FakeClock
 ) -> None:
     await seed(factory, clock, chat.user_id, 3, prefix="Mine")
     await seed(factory, clock, 8, 12, prefix="Theirs")
@@ -165,7 +166,7 @@ async def test_only_the_users_own_machines_are_listed(
 
 
 async def test_the_same_user_sees_the_same_library_in_any_chat(
-    chat: Chat, factory: FakeUnitOfWorkFactory, clock: ManualClock
+    chat: Chat, factory: FakeUnitOfWorkFactory, clock: FakeClock
 ) -> None:
     await seed(factory, clock, chat.user_id, 2)
     elsewhere = Chat(chat.engine, factory, chat.update_ids, chat_id=999, user_id=chat.user_id)

@@ -8,12 +8,13 @@ from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
+from durabot.clock import FakeClock
 from durabot.domain.cases import CaseStatus, IntakeProgress
 from durabot.engine.runner import Engine
 from durabot.replies import Document, Reply
 from durabot.testing import FakeUnitOfWorkFactory
 from tests.integration.intake_answers import ALL
-from tests.unit.driver import TTL, Chat, ManualClock, Turn
+from tests.unit.driver import TTL, Chat, Turn
 
 CONFIRM = (
     "Delete your data? This removes your equipment library, your unfinished conversations, any intake you "
@@ -56,7 +57,7 @@ async def test_keep_my_data_deletes_nothing(chat: Chat, factory: FakeUnitOfWorkF
 
 
 async def test_yes_delete_removes_everything_but_a_completed_intake_and_says_so(
-    chat: Chat, engine: Engine, factory: FakeUnitOfWorkFactory, clock: ManualClock, update_ids: Iterator[int]
+    chat: Chat, engine: Engine, factory: FakeUnitOfWorkFactory, clock: FakeClock, update_ids: Iterator[int]
 ) -> None:
     in_a_group = Chat(engine, factory, update_ids, chat_id=-42, user_id=chat.user_id)
     other_user = Chat(engine, factory, update_ids, chat_id=8, user_id=8)
@@ -105,7 +106,7 @@ async def test_with_no_completed_intake_nothing_is_kept(chat: Chat, factory: Fak
 
 
 async def test_a_confirmation_older_than_an_hour_deletes_nothing(
-    chat: Chat, factory: FakeUnitOfWorkFactory, clock: ManualClock
+    chat: Chat, factory: FakeUnitOfWorkFactory, clock: FakeClock
 ) -> None:
     await chat.add_machine("Press 3")
     await chat.say("/delete_my_data")
@@ -126,7 +127,7 @@ async def test_a_forged_delete_button_is_treated_as_expired(chat: Chat, factory:
 
 
 async def test_export_sends_a_json_file_of_everything_stored_about_the_user(
-    chat: Chat, engine: Engine, factory: FakeUnitOfWorkFactory, clock: ManualClock, update_ids: Iterator[int]
+    chat: Chat, engine: Engine, factory: FakeUnitOfWorkFactory, clock: FakeClock, update_ids: Iterator[int]
 ) -> None:
     await Chat(engine, factory, update_ids, chat_id=8, user_id=8).add_machine("Not mine")
     await chat.add_machine("Press 3", manufacturer="Amada", location="Hall B")
@@ -153,7 +154,7 @@ async def test_export_sends_a_json_file_of_everything_stored_about_the_user(
 
 
 async def test_export_lists_conversations_the_cleanup_removed_that_were_not_told_yet(
-    chat: Chat, engine: Engine, factory: FakeUnitOfWorkFactory, clock: ManualClock, update_ids: Iterator[int]
+    chat: Chat, engine: Engine, factory: FakeUnitOfWorkFactory, clock: FakeClock, update_ids: Iterator[int]
 ) -> None:
     await Chat(engine, factory, update_ids, chat_id=-42, user_id=chat.user_id).say("/addmachine")
     clock.advance(TTL + timedelta(minutes=1))

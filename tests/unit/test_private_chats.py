@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from durabot.bootstrap import build_engine, build_registry
+from durabot.clock import FakeClock
 from durabot.config import Settings
 from durabot.engine.conversation import Conversation
 from durabot.engine.runner import Engine
@@ -15,7 +16,7 @@ from durabot.flows.eb1a_intake import EB1A_INTAKE
 from durabot.flows.model import Answers
 from durabot.replies import Button, CallbackAnswer, Document, Reply
 from durabot.testing import FakeUnitOfWorkFactory
-from tests.unit.driver import TTL, Chat, ManualClock
+from tests.unit.driver import TTL, Chat
 
 USER = 7
 GROUP = -100_200_300
@@ -27,7 +28,7 @@ PERSONAL = ["Maria Ivanova", "maria@example.org", "+1 555 123 4567", "1985-04-03
 
 
 @pytest.fixture
-def engine(factory: FakeUnitOfWorkFactory, settings: Settings, clock: ManualClock) -> Engine:
+def engine(factory: FakeUnitOfWorkFactory, settings: Settings, clock: FakeClock) -> Engine:
     return build_engine(factory, settings, clock, build_registry(clock, bot_username=BOT))
 
 
@@ -56,7 +57,7 @@ async def test_every_intake_command_in_a_group_points_to_the_private_chat(
 
 
 async def test_without_the_bot_username_the_group_is_told_in_words(
-    factory: FakeUnitOfWorkFactory, settings: Settings, clock: ManualClock, update_ids: Iterator[int]
+    factory: FakeUnitOfWorkFactory, settings: Settings, clock: FakeClock, update_ids: Iterator[int]
 ) -> None:
     group = Chat(build_engine(factory, settings, clock), factory, update_ids, chat_id=GROUP, user_id=USER)
     turn = await group.say("/intake_status")
@@ -85,7 +86,7 @@ async def test_plain_text_in_a_group_does_not_mention_a_paused_intake(private: C
 
 
 async def test_an_intake_conversation_left_in_a_group_is_dropped_not_continued(
-    private: Chat, group: Chat, factory: FakeUnitOfWorkFactory, clock: ManualClock
+    private: Chat, group: Chat, factory: FakeUnitOfWorkFactory, clock: FakeClock
 ) -> None:
     await private.say("/intake_start")
     await private.say("Maria Ivanova")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 
+from durabot.clock import FakeClock
 from durabot.engine.conversation import TOMBSTONE_RETENTION
 from durabot.engine.runner import Engine
 from durabot.replies import CallbackAnswer
 from durabot.testing import FakeUnitOfWorkFactory
-from tests.unit.driver import TTL, Chat, ManualClock
+from tests.unit.driver import TTL, Chat
 
 EXPIRED_NOTICE = (
     "Your unfinished conversation (adding a machine to your library) expired after a long pause "
@@ -22,13 +23,13 @@ INTAKE_PAUSED = (
 NOTHING_ASKED = "I'm not asking you anything right now."
 
 
-async def expire_and_clean_up(engine: Engine, clock: ManualClock) -> None:
+async def expire_and_clean_up(engine: Engine, clock: FakeClock) -> None:
     clock.advance(TTL + timedelta(minutes=1))
     assert await engine.cleanup() == 1
 
 
 async def test_the_next_message_after_the_cleanup_gets_the_notice_once(
-    chat: Chat, engine: Engine, clock: ManualClock, factory: FakeUnitOfWorkFactory
+    chat: Chat, engine: Engine, clock: FakeClock, factory: FakeUnitOfWorkFactory
 ) -> None:
     await chat.say("/addmachine")
     await chat.say("Press 3")
@@ -42,7 +43,7 @@ async def test_the_next_message_after_the_cleanup_gets_the_notice_once(
 
 
 async def test_the_command_that_starts_again_also_gets_the_notice(
-    chat: Chat, engine: Engine, clock: ManualClock
+    chat: Chat, engine: Engine, clock: FakeClock
 ) -> None:
     await chat.say("/addmachine")
     await expire_and_clean_up(engine, clock)
@@ -52,7 +53,7 @@ async def test_the_command_that_starts_again_also_gets_the_notice(
 
 
 async def test_a_button_pressed_after_the_cleanup_has_expired_and_gets_the_notice(
-    chat: Chat, engine: Engine, clock: ManualClock
+    chat: Chat, engine: Engine, clock: FakeClock
 ) -> None:
     question = await chat.say("/addmachine")
     await chat.say("Press 3")
@@ -63,7 +64,7 @@ async def test_a_button_pressed_after_the_cleanup_has_expired_and_gets_the_notic
 
 
 async def test_an_intake_removed_by_the_cleanup_is_told_paused_and_resumes(
-    chat: Chat, engine: Engine, clock: ManualClock, factory: FakeUnitOfWorkFactory
+    chat: Chat, engine: Engine, clock: FakeClock, factory: FakeUnitOfWorkFactory
 ) -> None:
     await chat.say("/intake_start")
     await chat.say("Maria Ivanova")
@@ -77,7 +78,7 @@ async def test_an_intake_removed_by_the_cleanup_is_told_paused_and_resumes(
 
 
 async def test_resuming_the_intake_right_after_the_cleanup_needs_no_notice(
-    chat: Chat, engine: Engine, clock: ManualClock, factory: FakeUnitOfWorkFactory
+    chat: Chat, engine: Engine, clock: FakeClock, factory: FakeUnitOfWorkFactory
 ) -> None:
     await chat.say("/intake_start")
     await chat.say("Maria Ivanova")
@@ -88,7 +89,7 @@ async def test_resuming_the_intake_right_after_the_cleanup_needs_no_notice(
 
 
 async def test_a_tombstone_belongs_to_its_chat(
-    chat: Chat, engine: Engine, clock: ManualClock, factory: FakeUnitOfWorkFactory, update_ids: Iterator[int]
+    chat: Chat, engine: Engine, clock: FakeClock, factory: FakeUnitOfWorkFactory, update_ids: Iterator[int]
 ) -> None:
     elsewhere = Chat(engine, factory, update_ids, chat_id=-55, user_id=chat.user_id)
     await chat.say("/addmachine")
@@ -98,7 +99,7 @@ async def test_a_tombstone_belongs_to_its_chat(
 
 
 async def test_an_expiry_during_another_conversation_is_told_once_that_one_is_over(
-    chat: Chat, engine: Engine, clock: ManualClock
+    chat: Chat, engine: Engine, clock: FakeClock
 ) -> None:
     await chat.say("/intake_start")
     clock.advance(timedelta(hours=20))
@@ -113,7 +114,7 @@ async def test_an_expiry_during_another_conversation_is_told_once_that_one_is_ov
 
 
 async def test_tombstones_are_removed_after_thirty_days(
-    chat: Chat, engine: Engine, clock: ManualClock, factory: FakeUnitOfWorkFactory
+    chat: Chat, engine: Engine, clock: FakeClock, factory: FakeUnitOfWorkFactory
 ) -> None:
     await chat.say("/addmachine")
     await expire_and_clean_up(engine, clock)

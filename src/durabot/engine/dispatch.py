@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from durabot.engine.conversation import Conversation
 from durabot.engine.events import Command, Event, EventKind
-from durabot.engine.ports import UnitOfWork
-from durabot.engine.registry import AnswerRejected, CommandEntry, FlowEntry, Registry
+from durabot.engine.ports import Domains, UnitOfWork
+from durabot.engine.registry import AnswerRejected, CommandEntry, FlowActions, FlowEntry, Registry
 from durabot.flows import render
 from durabot.flows.model import MAX_ANSWER_LENGTH, Answers, InvalidAnswer, Step
 from durabot.replies import Button, CallbackAnswer, Outgoing, Reply
@@ -27,11 +27,20 @@ def in_group(event: Event) -> bool:
 
 @dataclass(frozen=True)
 class Context:
-    """What every step handler needs: the event, its transaction and the time it is applied at."""
+    """What every step handler needs: the event, its transaction and the time it is applied at.
+
+    ``begun`` holds, by flow name, the actions a flow's :meth:`~FlowActions.begin` returned for this event.
+    """
 
     event: Event
     uow: UnitOfWork
     now: datetime
+    begun: dict[str, FlowActions] = field(default_factory=dict)
+
+    @property
+    def domains(self) -> Domains:
+        """The domain stores in the step's transaction, as flows, commands and buttons see them."""
+        return self.uow.domains
 
 
 class Dispatcher:
@@ -42,7 +51,7 @@ class Dispatcher:
         self._ttl = ttl
 
     async def apply(self, event: Event, uow: UnitOfWork, now: datetime) -> list[Outgoing]:
-        """The replies to ``event``; domain and conversation writes are made through ``uow``."""
+        """The replies to ``event``; domain and conversation writes are made in ``uow``."""
         ctx = Context(event, uow, now)
         command = Command.parse(event.text or "") if event.kind is EventKind.TEXT else None
         elsewhere = self._private_elsewhere(event, command) if in_group(event) else None
@@ -51,7 +60,7 @@ class Dispatcher:
         conversation, expired = await self._load_active(ctx)
         notice = await self._expiry_notice(ctx, expired, command) if conversation is None else ""
         if conversation is not None:
-            await self._entry(conversation).actions.touched(uow, event.user_id, self._handler_name(event))
+            await self._begin(ctx, self._entry(conversation), self._handler_name(event))
         if event.kind is EventKind.CALLBACK:
             return self._with_notice(notice, await self._on_button(ctx, conversation))
         if event.kind is EventKind.CONTENT:
@@ -157,6 +166,18 @@ class Dispatcher:
         assert entry is not None, "active conversations always belong to a registered flow"
         return entry
 
+    @staticmethod
+    async def _begin(ctx: Context, entry: FlowEntry, handler: str) -> None:
+        """Let the flow's actions begin the event, once per event and flow; later hooks go to what they return."""
+        name = entry.flow.name
+        if name not in ctx.begun:
+            ctx.begun[name] = await entry.actions.begin(ctx.domains, ctx.event.user_id, handler)
+
+    @staticmethod
+    def _actions(ctx: Context, entry: FlowEntry) -> FlowActions:
+        """The flow's actions for this event: those its :meth:`~FlowActions.begin` returned, if it began."""
+        return ctx.begun.get(entry.flow.name, entry.actions)
+
     # -- typed text and other content -----------------------------------------------------
 
     async def _on_text(self, ctx: Context, conversation: Conversation | None, notice: str) -> list[Outgoing]:
@@ -167,7 +188,7 @@ class Dispatcher:
             for entry in self._registry.flows:
                 if self._kept_out(ctx.event, entry):
                     continue
-                if await entry.actions.opened(ctx.uow, ctx.event.user_id, False) is not None:
+                if await self._actions(ctx, entry).opened(ctx.domains, ctx.event.user_id, False) is not None:
                     notice = entry.actions.expired_notice(entry.flow, False) or ""
                     return [Reply(notice)] if notice else []
             return [Reply(f"I'm not asking you anything right now.\n\n{self._registry.help_text()}")]
@@ -188,7 +209,7 @@ class Dispatcher:
         assert step is not None, "a stored conversation always has an open question"
         try:
             value = self._parse(step, text)
-            problem = await entry.actions.check(ctx.uow, ctx.event.user_id, step, value)
+            problem = await self._actions(ctx, entry).check(ctx.domains, ctx.event.user_id, step, value)
         except InvalidAnswer as invalid:
             problem = invalid.message
         if problem:
@@ -210,17 +231,18 @@ class Dispatcher:
 
     async def _advance(self, ctx: Context, conversation: Conversation, answers: Answers) -> list[Outgoing]:
         entry = self._entry(conversation)
+        actions = self._actions(ctx, entry)
         lead = ""
         if entry.flow.current_step(answers) is None:
             try:
-                closing = await entry.actions.complete(ctx.uow, ctx.event.user_id, answers)
+                closing = await actions.complete(ctx.domains, ctx.event.user_id, answers)
             except AnswerRejected as rejected:
                 answers, lead = answers.without(rejected.step_key), rejected.message
             else:
                 assert conversation.id is not None
                 await ctx.uow.conversations.delete(conversation.id)
                 return [closing]
-        await entry.actions.moved(ctx.uow, ctx.event.user_id, answers)
+        await actions.moved(ctx.domains, ctx.event.user_id, answers)
         saved = await ctx.uow.conversations.save(conversation.advanced(entry.flow, answers, ctx.now, self._ttl))
         return [render.question(entry.flow, answers, self._buttons(saved), lead)]
 
@@ -256,7 +278,7 @@ class Dispatcher:
     async def _run_command(
         self, ctx: Context, conversation: Conversation | None, entry: CommandEntry, argument: str
     ) -> list[Outgoing]:
-        replies = await entry.handler.run(ctx.uow, ctx.event.user_id, argument)
+        replies = await entry.handler.run(ctx.domains, ctx.event.user_id, argument)
         return self._then_remind(list(replies), conversation)
 
     async def _deep_link(
@@ -275,16 +297,16 @@ class Dispatcher:
         return [*replies, render.question(flow, conversation.answers, self._buttons(conversation), lead)]
 
     async def _start_or_resume(self, ctx: Context, entry: FlowEntry, create: bool = True) -> list[Outgoing]:
-        flow, actions, user_id = entry.flow, entry.actions, ctx.event.user_id
+        flow, user_id = entry.flow, ctx.event.user_id
         existing = await ctx.uow.conversations.find(user_id, ctx.event.chat_id, flow.name)
         if existing is not None and not existing.is_expired(ctx.now):
-            await actions.touched(ctx.uow, user_id, f"command:{flow.command}")
+            await self._begin(ctx, entry, f"command:{flow.command}")
             saved = await ctx.uow.conversations.save(existing.advanced(flow, existing.answers, ctx.now, self._ttl))
             return [render.welcome_back(flow, saved.answers, self._buttons(saved))]
         if existing is not None:
             assert existing.id is not None
             await ctx.uow.conversations.delete(existing.id)
-        answers = await actions.opened(ctx.uow, user_id, create)
+        answers = await self._actions(ctx, entry).opened(ctx.domains, user_id, create)
         if answers is None:
             return [Reply(f"You have nothing in progress here. Send /{flow.command} to start.")]
         fresh = Conversation.start(flow, user_id, ctx.event.chat_id, ctx.now, self._ttl)
@@ -298,7 +320,7 @@ class Dispatcher:
     async def _cancel(self, ctx: Context, entry: FlowEntry, conversation: Conversation | None) -> list[Outgoing]:
         if conversation is not None and conversation.id is not None:
             await ctx.uow.conversations.delete(conversation.id)
-        outcome = await entry.actions.cancelled(ctx.uow, ctx.event.user_id)
+        outcome = await self._actions(ctx, entry).cancelled(ctx.domains, ctx.event.user_id)
         if conversation is None and outcome is None:
             return [Reply(f"You have nothing in progress to cancel. Send /{entry.flow.command} to start.")]
         return [Reply(f"Cancelled — you are no longer {entry.flow.title}. {outcome or ''}".strip())]
@@ -312,10 +334,11 @@ class Dispatcher:
             conversation = None
         if kind == "cancel":
             return await self._cancel(ctx, entry, conversation)
-        answers = conversation.answers if conversation else await entry.actions.opened(ctx.uow, ctx.event.user_id, False)
+        actions, user_id = self._actions(ctx, entry), ctx.event.user_id
+        answers = conversation.answers if conversation else await actions.opened(ctx.domains, user_id, False)
         if answers is None:
             return [Reply(f"You have nothing in progress here. Send /{entry.flow.command} to start.")]
-        return [Reply(await entry.actions.status(ctx.uow, ctx.event.user_id, answers))]
+        return [Reply(await actions.status(ctx.domains, user_id, answers))]
 
     async def _control(self, ctx: Context, conversation: Conversation, name: str) -> list[Outgoing]:
         flow = self._entry(conversation).flow
@@ -334,7 +357,7 @@ class Dispatcher:
             lead = "This is the first question; there is nothing to go back to."
             return [render.question(flow, answers, self._buttons(conversation), lead)]
         earlier, key = previous
-        await self._entry(conversation).actions.moved(ctx.uow, ctx.event.user_id, earlier)
+        await self._actions(ctx, self._entry(conversation)).moved(ctx.domains, ctx.event.user_id, earlier)
         saved = await ctx.uow.conversations.save(conversation.advanced(flow, earlier, ctx.now, self._ttl))
         lead = f"Going back. Your previous answer was: {render.show_value(answers.values[key])}"
         return [render.question(flow, earlier, self._buttons(saved), lead)]
@@ -356,7 +379,7 @@ class Dispatcher:
             replies = await self._flow_button(ctx, conversation, data[len(FLOW_BUTTON_PREFIX) :])
         elif routed := self._registry.button_handler(data):
             entry, rest = routed
-            pressed = await entry.handler.press(ctx.uow, ctx.event.user_id, rest)
+            pressed = await entry.handler.press(ctx.domains, ctx.event.user_id, rest)
             replies = list(pressed) if pressed is not None else None
         else:
             replies = None

@@ -1,4 +1,4 @@
-"""The engine's ports: the small interfaces its storage must offer, named by role."""
+"""The engine's ports, named by role: what its storage must offer, and the Domains it hands to flows."""
 
 from __future__ import annotations
 
@@ -111,15 +111,50 @@ class Outbox(Protocol):
         """Remove every message queued for or sent to the chat so far, whatever its state; returns how many."""
 
 
+class UserRecords(Protocol):
+    """What the engine's own stores keep about a user, for the user's export and deletion of their data."""
+
+    async def of_user(self, user_id: int) -> tuple[list[Conversation], list[Tombstone]]:
+        """Every conversation and tombstone of the user, in every chat."""
+
+    async def forget_user(self, user_id: int) -> int:
+        """Remove the user's conversations, tombstones and private chat's replies, and their handled updates' text.
+
+        Returns:
+            How many conversations were removed.
+        """
+
+
+class Domains(Protocol):
+    """What flows, commands and buttons work on inside a step's transaction; the engine only hands it over."""
+
+    @property
+    def machines(self) -> MachineRepository:
+        """The users' equipment libraries."""
+
+    @property
+    def cases(self) -> CaseRepository:
+        """The practice's cases."""
+
+    @property
+    def intake(self) -> IntakeProgressRepository:
+        """How far each case's intake is."""
+
+    @property
+    def user_records(self) -> UserRecords:
+        """What the engine keeps about each user, for /export_my_data and /delete_my_data."""
+
+
 class UnitOfWork(Protocol):
-    """One transaction over every store; nothing is kept unless :meth:`commit` is called."""
+    """One transaction over the engine's stores; nothing is kept unless :meth:`commit` is called."""
 
     conversations: ConversationStore
-    machines: MachineRepository
-    cases: CaseRepository
-    intake: IntakeProgressRepository
     inbox: Inbox
     outbox: Outbox
+
+    @property
+    def domains(self) -> Domains:
+        """The domain stores in this same transaction, for the registry's flows, commands and buttons."""
 
     async def __aenter__(self) -> Self: ...
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from durabot.engine.ports import UnitOfWork
+from durabot.engine.ports import Domains
 from durabot.flows.model import Answers, Flow, Step
 from durabot.replies import Outgoing, Reply
 
@@ -26,35 +26,39 @@ class AnswerRejected(Exception):
 
 
 class FlowActions(Protocol):
-    """The domain side of a flow, called inside the step's transaction.
+    """The domain side of a flow, called inside the step's transaction with the step's :class:`Domains`.
 
     Subclass :class:`BasicFlowActions` to get sensible defaults for everything but
     :meth:`complete`.
     """
 
-    async def check(self, uow: UnitOfWork, user_id: int, step: Step, value: Any) -> str | None:
+    async def begin(self, domains: Domains, user_id: int, handler: str) -> FlowActions:
+        """An event on a conversation of this flow begins (``handler`` names the event).
+
+        Returns the actions for the rest of the event: ``self``, or actions that keep what was
+        loaded here so that the step does not load it again.
+        """
+
+    async def check(self, domains: Domains, user_id: int, step: Step, value: Any) -> str | None:
         """A reason to refuse ``value`` for ``step`` that the flow cannot see alone, or ``None``."""
 
-    async def complete(self, uow: UnitOfWork, user_id: int, answers: Answers) -> Reply:
+    async def complete(self, domains: Domains, user_id: int, answers: Answers) -> Reply:
         """Write the flow's result in the step's transaction and return the closing message."""
 
-    async def opened(self, uow: UnitOfWork, user_id: int, create: bool) -> Answers | None:
+    async def opened(self, domains: Domains, user_id: int, create: bool) -> Answers | None:
         """The flow's command was used with no conversation in this chat.
 
         Returns the answers to carry on from — empty for a fresh start — or ``None`` when
         there is nothing to resume and ``create`` is false.
         """
 
-    async def touched(self, uow: UnitOfWork, user_id: int, handler: str) -> None:
-        """Every event on a conversation of this flow passes here first (``handler`` names the event)."""
-
-    async def moved(self, uow: UnitOfWork, user_id: int, answers: Answers) -> None:
+    async def moved(self, domains: Domains, user_id: int, answers: Answers) -> None:
         """The answers changed (answer, skip or back) and the flow is not finished."""
 
-    async def cancelled(self, uow: UnitOfWork, user_id: int) -> str | None:
+    async def cancelled(self, domains: Domains, user_id: int) -> str | None:
         """The user cancelled; returns what to tell them beyond the default, or ``None`` if nothing was open."""
 
-    async def status(self, uow: UnitOfWork, user_id: int, answers: Answers) -> str:
+    async def status(self, domains: Domains, user_id: int, answers: Answers) -> str:
         """How far the user is, for the flow's status command."""
 
     def expired_notice(self, flow: Flow, resuming: bool) -> str | None:
@@ -64,25 +68,25 @@ class FlowActions(Protocol):
 class BasicFlowActions:
     """Defaults for flows whose only domain write happens at the end."""
 
-    async def check(self, uow: UnitOfWork, user_id: int, step: Step, value: Any) -> str | None:
+    async def begin(self, domains: Domains, user_id: int, handler: str) -> FlowActions:
+        return self
+
+    async def check(self, domains: Domains, user_id: int, step: Step, value: Any) -> str | None:
         return None
 
-    async def complete(self, uow: UnitOfWork, user_id: int, answers: Answers) -> Reply:
+    async def complete(self, domains: Domains, user_id: int, answers: Answers) -> Reply:
         raise NotImplementedError
 
-    async def opened(self, uow: UnitOfWork, user_id: int, create: bool) -> Answers | None:
+    async def opened(self, domains: Domains, user_id: int, create: bool) -> Answers | None:
         return Answers() if create else None
 
-    async def touched(self, uow: UnitOfWork, user_id: int, handler: str) -> None:
+    async def moved(self, domains: Domains, user_id: int, answers: Answers) -> None:
         return None
 
-    async def moved(self, uow: UnitOfWork, user_id: int, answers: Answers) -> None:
-        return None
-
-    async def cancelled(self, uow: UnitOfWork, user_id: int) -> str | None:
+    async def cancelled(self, domains: Domains, user_id: int) -> str | None:
         return "Nothing from it was saved."
 
-    async def status(self, uow: UnitOfWork, user_id: int, answers: Answers) -> str:
+    async def status(self, domains: Domains, user_id: int, answers: Answers) -> str:
         return f"{len(answers.values)} question(s) answered so far."
 
     def expired_notice(self, flow: Flow, resuming: bool) -> str | None:
@@ -95,14 +99,14 @@ class BasicFlowActions:
 class CommandHandler(Protocol):
     """A command that is not a flow, such as ``/library``."""
 
-    async def run(self, uow: UnitOfWork, user_id: int, argument: str) -> Sequence[Outgoing]:
+    async def run(self, domains: Domains, user_id: int, argument: str) -> Sequence[Outgoing]:
         """The replies to the command."""
 
 
 class ButtonHandler(Protocol):
     """Buttons whose data starts with a given prefix and that carry no conversation state."""
 
-    async def press(self, uow: UnitOfWork, user_id: int, data: str) -> Sequence[Outgoing] | None:
+    async def press(self, domains: Domains, user_id: int, data: str) -> Sequence[Outgoing] | None:
         """The replies to a press, or ``None`` when the data is not understood (treated as expired)."""
 
 

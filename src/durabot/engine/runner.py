@@ -6,12 +6,14 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from durabot.clock import Clock as Clock  # re-exported until transport.relay and storage.outbox_queue move
+from durabot.clock import utc_now as utc_now
 from durabot.engine.conversation import TOMBSTONE_RETENTION
 from durabot.engine.dispatch import Dispatcher
 from durabot.engine.events import Event, EventKind, Received
@@ -35,14 +37,6 @@ INBOX_RETENTION = timedelta(days=7)
 
 TEXT_RETENTION = timedelta(hours=48)
 """How long what users wrote and what the bot sent is kept in the inbox and outbox once dealt with."""
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The current time, in UTC."""
-    return datetime.now(UTC)
-
 
 @dataclass(frozen=True)
 class Applied:

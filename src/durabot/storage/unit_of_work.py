@@ -1,4 +1,8 @@
-"""The SQLAlchemy unit of work: one session, one transaction, and the chat lock for each dialect."""
+"""The SQLAlchemy unit of work: one session, one transaction, and the chat lock for each dialect.
+
+It is both ports of a step: the engine's :class:`~durabot.engine.ports.UnitOfWork` and the
+:class:`~durabot.engine.ports.Domains` it hands to flows, commands and buttons.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,13 @@ from typing import Self
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from durabot.clock import Clock, utc_now
 from durabot.domain.cases import CaseRepository, IntakeProgressRepository
 from durabot.domain.machines import MachineRepository
-from durabot.storage.case_repositories import SqlAlchemyCaseRepository, SqlAlchemyIntakeProgressRepository
-from durabot.engine.ports import ConversationStore, Inbox, Outbox
-from durabot.engine.runner import Clock, utc_now
+from durabot.engine.ports import ConversationStore, Domains, Inbox, Outbox, UserRecords
+from durabot.engine.user_records import StoredUserRecords
 from durabot.storage import availability
+from durabot.storage.case_repositories import SqlAlchemyCaseRepository, SqlAlchemyIntakeProgressRepository
 from durabot.storage.database import Database
 from durabot.storage.inbox import SqlAlchemyInbox
 from durabot.storage.repositories import SqlAlchemyConversationStore, SqlAlchemyMachineRepository, SqlAlchemyOutbox
@@ -33,11 +38,12 @@ class SqlAlchemyUnitOfWork:
 
     session: AsyncSession
     conversations: ConversationStore
-    machines: MachineRepository
     inbox: Inbox
     outbox: Outbox
+    machines: MachineRepository
     cases: CaseRepository
     intake: IntakeProgressRepository
+    user_records: UserRecords
 
     def __init__(self, database: Database, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self._database = database
@@ -56,6 +62,12 @@ class SqlAlchemyUnitOfWork:
         self.outbox = SqlAlchemyOutbox(self.session)
         self.cases = SqlAlchemyCaseRepository(self.session)
         self.intake = SqlAlchemyIntakeProgressRepository(self.session)
+        self.user_records = StoredUserRecords(self.conversations, self.inbox, self.outbox)
+        return self
+
+    @property
+    def domains(self) -> Domains:
+        """This same unit of work: it holds the domain stores too."""
         return self
 
     async def __aexit__(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from durabot.domain.machines import DuplicateNicknameError, Machine, save_machine
-from durabot.engine.ports import UnitOfWork
+from durabot.engine.ports import Domains
 from durabot.engine.registry import AnswerRejected, BasicFlowActions
 from durabot.flows.add_machine import describe_machine, draft_from_answers
 from durabot.flows.model import Answers, Step
@@ -22,16 +22,16 @@ def clash_message(existing: Machine) -> str:
 class AddMachineActions(BasicFlowActions):
     """Checks nicknames against the user's library and saves the finished machine."""
 
-    async def check(self, uow: UnitOfWork, user_id: int, step: Step, value: Any) -> str | None:
+    async def check(self, domains: Domains, user_id: int, step: Step, value: Any) -> str | None:
         if step.key != "nickname":
             return None
-        existing = await uow.machines.find_by_nickname(user_id, value)
+        existing = await domains.machines.find_by_nickname(user_id, value)
         return clash_message(existing) if existing else None
 
-    async def complete(self, uow: UnitOfWork, user_id: int, answers: Answers) -> Reply:
+    async def complete(self, domains: Domains, user_id: int, answers: Answers) -> Reply:
         draft = draft_from_answers(user_id, answers)
         try:
-            machine = await save_machine(uow.machines, draft)
+            machine = await save_machine(domains.machines, draft)
         except DuplicateNicknameError as clash:
             # The nickname was free when typed but has been taken since (from another chat of the
             # same user): keep the other answers and ask for the nickname again.

@@ -11,11 +11,11 @@ from uuid import UUID
 
 import structlog
 
+from durabot.clock import Clock, utc_now
 from durabot.domain.cases import CaseService, IntakeProgress
 from durabot.engine.conversation import Conversation, Tombstone
-from durabot.engine.ports import UnitOfWork
+from durabot.engine.ports import Domains
 from durabot.engine.registry import PrivateOnly
-from durabot.engine.runner import Clock, utc_now
 from durabot.replies import Button, Document, Outgoing, Reply
 from durabot.sanitise import storable_text
 
@@ -65,15 +65,15 @@ def _tombstone(tombstone: Tombstone) -> dict[str, Any]:
     return {"flow": tombstone.flow_name, "chat_id": tombstone.chat_id, "expired_at": tombstone.expired_at}
 
 
-async def everything_about(uow: UnitOfWork, user_id: int, now: datetime) -> dict[str, Any]:
+async def everything_about(domains: Domains, user_id: int, now: datetime) -> dict[str, Any]:
     """Everything stored about the user: machines, cases with their intake progress, conversations."""
-    machines = await uow.machines.newest_first(user_id, 0, await uow.machines.count(user_id))
-    progress: dict[UUID, IntakeProgress] = {row.case_id: row for row in await uow.intake.for_user(user_id)}
+    machines = await domains.machines.newest_first(user_id, 0, await domains.machines.count(user_id))
+    progress: dict[UUID, IntakeProgress] = {row.case_id: row for row in await domains.intake.for_user(user_id)}
     cases = [
         {**dataclasses.asdict(case), "intake_progress": progress.pop(case.case_id, None)}
-        for case in await CaseService(uow.cases).list_for_user(user_id)
+        for case in await CaseService(domains.cases).list_for_user(user_id)
     ]
-    conversations, tombstones = await uow.conversations.of_user(user_id)
+    conversations, tombstones = await domains.user_records.of_user(user_id)
     return {
         "user_id": user_id,
         "exported_at": now,
@@ -102,8 +102,8 @@ class ExportMyData:
     def __init__(self, clock: Clock = utc_now) -> None:
         self._clock = clock
 
-    async def run(self, uow: UnitOfWork, user_id: int, argument: str) -> list[Outgoing]:
-        data = await everything_about(uow, user_id, self._clock())
+    async def run(self, domains: Domains, user_id: int, argument: str) -> list[Outgoing]:
+        data = await everything_about(domains, user_id, self._clock())
         log.info("my_data.exported", user_id=user_id, machines=len(data["machines"]), cases=len(data["cases"]))
         caption = "Everything I keep about you, as JSON. Send /delete_my_data if you want it deleted."
         return [Document(EXPORT_FILENAME, to_json(data), caption)]
@@ -119,14 +119,14 @@ class DeleteMyData:
     def __init__(self, clock: Clock = utc_now) -> None:
         self._clock = clock
 
-    async def run(self, uow: UnitOfWork, user_id: int, argument: str) -> list[Reply]:
+    async def run(self, domains: Domains, user_id: int, argument: str) -> list[Reply]:
         issued = int(self._clock().timestamp())
         buttons = (
             (Button("Yes, delete", f"{BUTTON_PREFIX}{DELETE}:{issued}"), Button("Keep my data", BUTTON_PREFIX + KEEP)),
         )
         return [Reply(CONFIRM_QUESTION, buttons)]
 
-    async def press(self, uow: UnitOfWork, user_id: int, data: str) -> list[Reply] | None:
+    async def press(self, domains: Domains, user_id: int, data: str) -> list[Reply] | None:
         if data == KEEP:
             return [Reply(KEPT_NOTHING)]
         action, _, issued = data.partition(":")
@@ -135,15 +135,13 @@ class DeleteMyData:
         age = self._clock().timestamp() - int(issued)
         if not 0 <= age <= CONFIRM_WINDOW.total_seconds():
             return [Reply(CONFIRMATION_EXPIRED)]
-        return [Reply(await self.delete(uow, user_id))]
+        return [Reply(await self.delete(domains, user_id))]
 
-    async def delete(self, uow: UnitOfWork, user_id: int) -> str:
+    async def delete(self, domains: Domains, user_id: int) -> str:
         """Delete the user's data in the step's transaction; returns what to tell them (what went, what stayed)."""
-        machines = await uow.machines.forget_user(user_id)
-        conversations = await uow.conversations.forget_user(user_id)
-        cases, kept = await CaseService(uow.cases).delete_unfinished(user_id, uow.intake)
-        await uow.inbox.forget_user(user_id)
-        await uow.outbox.forget_chat(user_id)  # a private chat's id is its user's id
+        machines = await domains.machines.forget_user(user_id)
+        conversations = await domains.user_records.forget_user(user_id)
+        cases, kept = await CaseService(domains.cases).delete_unfinished(user_id, domains.intake)
         log.info(
             "my_data.deleted",
             user_id=user_id,

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import structlog
 
+from durabot.clock import Clock, utc_now
 from durabot.domain.cases import RECOVERED_BY_REPAIR_TITLE, CaseService, IntakeProgress
 from durabot.engine.ports import UnitOfWorkFactory
-from durabot.engine.runner import Clock, utc_now
 
 log = structlog.get_logger("durabot.repair")
 
@@ -34,10 +34,10 @@ async def repair_orphans(
     Running it again finds nothing more to do: it is idempotent.
     """
     async with uow_factory() as uow:
-        orphans = tuple(await uow.intake.orphans())
+        orphans = tuple(await uow.domains.intake.orphans())
         if dry_run or not orphans:
             return RepairReport(orphans, 0, dry_run)
-        cases = CaseService(uow.cases)
+        cases = CaseService(uow.domains.cases)
         for orphan in orphans:
             await cases.create(
                 orphan.user_id, orphan.user_id, clock(), title=RECOVERED_BY_REPAIR_TITLE, case_id=orphan.case_id

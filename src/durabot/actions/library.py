@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from durabot.engine.ports import UnitOfWork
+from durabot.engine.ports import Domains
 from durabot.flows.add_machine import one_line
 from durabot.replies import Button, Reply
 
@@ -23,22 +23,22 @@ class Library:
     def __init__(self, page_size: int = PAGE_SIZE) -> None:
         self._page_size = page_size
 
-    async def run(self, uow: UnitOfWork, user_id: int, argument: str) -> list[Reply]:
+    async def run(self, domains: Domains, user_id: int, argument: str) -> list[Reply]:
         page = parse_page(argument) or 1
-        return [await self.page(uow, user_id, page)]
+        return [await self.page(domains, user_id, page)]
 
-    async def press(self, uow: UnitOfWork, user_id: int, data: str) -> list[Reply] | None:
+    async def press(self, domains: Domains, user_id: int, data: str) -> list[Reply] | None:
         page = parse_page(data)
-        return [await self.page(uow, user_id, page)] if page else None
+        return [await self.page(domains, user_id, page)] if page else None
 
-    async def page(self, uow: UnitOfWork, user_id: int, page: int) -> Reply:
+    async def page(self, domains: Domains, user_id: int, page: int) -> Reply:
         """Page ``page`` (from 1) of the library; past the end shows the last page."""
-        total = await uow.machines.count(user_id)
+        total = await domains.machines.count(user_id)
         if total == 0:
             return Reply("Your library is empty. Send /addmachine to add your first machine.")
         pages = -(-total // self._page_size)
         page = min(page, pages)
-        machines = await uow.machines.newest_first(user_id, (page - 1) * self._page_size, self._page_size)
+        machines = await domains.machines.newest_first(user_id, (page - 1) * self._page_size, self._page_size)
         first = (page - 1) * self._page_size + 1
         lines = [f"{first + index}. {one_line(machine)}" for index, machine in enumerate(machines)]
         noun = "machine" if total == 1 else "machines"

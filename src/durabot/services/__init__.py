@@ -1,1 +1,0 @@
-"""Service layer: what each flow and command does with the domain inside a step's transaction."""
