@@ -282,7 +282,7 @@ class InMemoryInbox:
         if not mine:
             return None
         _, key, event = min(mine, key=lambda found: found[:2])
-        return PendingUpdate(key, event)
+        return PendingUpdate(key, event, more=len(mine) > 1)
 
     async def chats_with_pending(self, limit: int = 100) -> list[int]:
         chats = dict.fromkeys(r.chat_id for _, r in self._pending() if r.chat_id is not None)

@@ -51,7 +51,7 @@ def registry_with(actions: AddMachineActions) -> Registry:
 
 
 async def check_outage_leaves_the_update_pending(test_db: ScratchDatabase, clock: FakeClock, server_side: bool) -> None:
-    outage = DatabaseGoesAwayOnSave(outages=3, server_side=server_side)  # every attempt of one pass
+    outage = DatabaseGoesAwayOnSave(outages=4, server_side=server_side)  # on arrival, then every attempt of one pass
     harness = Harness(test_db, clock, registry_with(outage))
     chat = Chat(harness)
     try:

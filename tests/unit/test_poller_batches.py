@@ -57,7 +57,7 @@ async def test_unusable_updates_are_skipped_and_the_offset_still_moves_past_the_
         assert await poller.poll_once() == 3
     assert poller.offset == 13
     assert sorted(stored(factory), key=lambda row: row[1]) == [
-        (BOT_ID, 10, None, None),
+        (BOT_ID, 10, "applied", None),  # applied on arrival: its chat had nothing waiting
         (BOT_ID, 11, "ignored", "command for another bot"),
         (BOT_ID, 12, "ignored", "malformed message.chat.id: not an integer"),
     ]

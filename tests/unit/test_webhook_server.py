@@ -75,11 +75,11 @@ def stored(factory: FakeUnitOfWorkFactory) -> list[tuple[int, int, str | None, s
     return [(r.bot_id, r.update_id, r.outcome, r.error) for r in factory.data.inbox.values()]
 
 
-async def test_an_update_with_the_right_secret_is_stored_for_this_bot_and_answered_200(
+async def test_an_update_with_the_right_secret_is_stored_for_this_bot_applied_and_answered_200(
     http: aiohttp.ClientSession, server: WebhookServer, factory: FakeUnitOfWorkFactory
 ) -> None:
     assert await post(http, server, json.dumps(update(10)).encode()) == 200
-    assert stored(factory) == [(BOT_ID, 10, None, None)]
+    assert stored(factory) == [(BOT_ID, 10, "applied", None)]
 
 
 @pytest.mark.parametrize("secret", ["wrong", "", SECRET + "x"])
@@ -159,7 +159,7 @@ async def test_a_command_for_this_bot_by_its_username_in_any_case_is_kept(
     http: aiohttp.ClientSession, server: WebhookServer, factory: FakeUnitOfWorkFactory
 ) -> None:
     assert await post(http, server, json.dumps(update(15, text="/library@durabot_BOT")).encode()) == 200
-    assert stored(factory) == [(BOT_ID, 15, None, None)]
+    assert stored(factory) == [(BOT_ID, 15, "applied", None)]
 
 
 async def test_a_client_that_never_finishes_its_headers_is_disconnected(server: WebhookServer) -> None:

@@ -59,10 +59,11 @@ class ConversationStore(Protocol):
 
 @dataclass(frozen=True)
 class PendingUpdate:
-    """An update waiting in the inbox: its row there, and the event to apply."""
+    """An update waiting in the inbox: its row there, the event to apply, and whether more of its chat wait behind it."""
 
     inbox_id: int
     event: Event
+    more: bool = False
 
 
 class Inbox(Protocol):
@@ -77,7 +78,11 @@ class Inbox(Protocol):
         """
 
     async def next_pending(self, chat_id: int) -> PendingUpdate | None:
-        """The chat's unapplied update with the lowest ``update_id`` (the first to arrive of equal ids)."""
+        """The chat's unapplied update with the lowest ``update_id`` (the first to arrive of equal ids).
+
+        Its ``more`` says whether another update of the chat waits behind it, so that the engine
+        needs no further look-up to learn the chat is done.
+        """
 
     async def chats_with_pending(self, limit: int = 100) -> list[int]:
         """Chats that have unapplied updates, oldest first."""

@@ -16,8 +16,8 @@ from durabot.clock import Clock as Clock  # re-exported until transport.relay an
 from durabot.clock import utc_now as utc_now
 from durabot.engine.conversation import TOMBSTONE_RETENTION
 from durabot.engine.dispatch import Dispatcher
-from durabot.engine.events import Event, EventKind, Received
-from durabot.engine.ports import PendingUpdate, UnitOfWorkFactory
+from durabot.engine.events import Event, EventKind, IgnoredUpdate, Received
+from durabot.engine.ports import PendingUpdate, UnitOfWork, UnitOfWorkFactory
 from durabot.engine.registry import Registry
 from durabot.failpoints import failpoint
 from durabot.redaction import redact
@@ -45,6 +45,16 @@ class Applied:
     update_id: int
     outcome: str
     outgoing: tuple[Outgoing, ...]
+    more_pending: bool = False
+    """Whether another update of the same chat was waiting when this one was taken."""
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What :meth:`Engine.take_in` did with a batch: how many updates were new, and how many of those still wait."""
+
+    new: int
+    waiting: int
 
 
 class Engine:
@@ -83,10 +93,43 @@ class Engine:
             await uow.commit()
         return added
 
+    async def take_in(
+        self, items: Sequence[Received], raw: Mapping[int, Any] | None = None, concurrency: int = 4
+    ) -> Intake:
+        """Store each update and, where nothing of its chat waits before it, apply it in that same transaction.
+
+        This is the hot path: one transaction per update. An update whose chat has a backlog, and
+        any step that clashes or fails, is left pending for :meth:`process_chat` (the two-phase
+        path, with its retries and failure records). When this returns, every new update is
+        committed, applied or pending, so the transport may confirm them. Chats are taken
+        ``concurrency`` at a time, each chat's updates in order.
+
+        Raises:
+            Exception: whatever the unit of work raised when the database is unavailable even to
+                store an update as pending; that update is not stored, so the transport must not
+                confirm it (those before it in the batch are stored, and recognised when redelivered).
+        """
+        ignored = [item for item in items if isinstance(item, IgnoredUpdate)]
+        new = await self.receive(ignored, raw) if ignored else 0
+        by_chat: dict[int, list[Event]] = {}
+        for item in sorted((i for i in items if isinstance(i, Event)), key=lambda e: e.update_id):
+            by_chat.setdefault(item.chat_id, []).append(item)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one_chat(events: list[Event]) -> list[tuple[bool, bool]]:
+            async with gate:
+                return [await self._take_one(event, raw) for event in events]
+
+        taken = [t for chat in await asyncio.gather(*(one_chat(e) for e in by_chat.values())) for t in chat]
+        return Intake(new + sum(stored for stored, _ in taken), sum(waiting for _, waiting in taken))
+
     async def handle(self, event: Event) -> list[Applied]:
         """Receive one event and apply everything pending in its chat, this event included."""
-        await self.receive([event])
-        return await self.process_chat(event.chat_id)
+        applied: list[Applied] = []
+        _, waiting = await self._take_one(event, None, applied)
+        if waiting or (applied and applied[-1].more_pending):
+            applied += await self.process_chat(event.chat_id)
+        return applied
 
     async def process_chat(self, chat_id: int, stop: asyncio.Event | None = None) -> list[Applied]:
         """Apply the chat's pending updates in ``update_id`` order until none is left (or ``stop`` is set)."""
@@ -94,6 +137,8 @@ class Engine:
         while not (stop and stop.is_set()) and (result := await self._apply_next(chat_id)) is not None:
             applied.append(result)
             self.on_applied(result)
+            if not result.more_pending:  # known from the look-up that took it: no empty look-up after the last
+                break
         return applied
 
     async def process_pending(self, concurrency: int = 4, stop: asyncio.Event | None = None) -> int:
@@ -159,6 +204,35 @@ class Engine:
             return await self._record_failure(seen[-1], error)
         raise AssertionError("unreachable: tenacity either returns or re-raises")
 
+    async def _take_one(
+        self, event: Event, raw: Mapping[int, Any] | None, applied: list[Applied] | None = None
+    ) -> tuple[bool, bool]:
+        """Store ``event`` and apply it at once if it heads its chat's queue; returns (new, left waiting)."""
+        started = time.perf_counter()
+        try:
+            async with self._uow_factory() as uow:
+                await uow.lock_chat(event.chat_id)
+                if not await uow.inbox.add([event], self._clock(), raw):
+                    return False, False  # a redelivery: already stored, applied or waiting
+                pending = await uow.inbox.next_pending(event.chat_id)
+                if pending is None or pending.event.update_id != event.update_id:
+                    await uow.commit()  # the chat has a backlog: it waits its turn
+                    return True, True
+                result = await self._apply(uow, pending, started)
+        except Exception as error:
+            if self._uow_factory.is_unavailable(error) or self._uow_factory.is_conflict(error):
+                # kept pending for the two-phase path to retry; if the database is away, receive raises too
+                return bool(await self.receive([event], raw)), True
+            log.exception("engine.step_failed", update_id=event.update_id, chat_id=event.chat_id)
+            failed = await self._record_failure(PendingUpdate(0, event), error, arriving=raw or {})
+            if failed is None:
+                return True, True
+            result = failed
+        self.on_applied(result)
+        if applied is not None:
+            applied.append(result)
+        return True, False
+
     async def _apply_in_transaction(self, chat_id: int, seen: list[PendingUpdate]) -> Applied | None:
         started = time.perf_counter()
         async with self._uow_factory() as uow:
@@ -167,34 +241,50 @@ class Engine:
             if pending is None:
                 return None
             seen.append(pending)
-            event, now = pending.event, self._clock()
-            outgoing = await self._dispatcher.apply(event, uow, now)
-            await uow.outbox.add(chat_id, outgoing, event.update_id, now)
-            await uow.inbox.mark_done(pending.inbox_id, APPLIED, now)
-            await uow.commit()
+            return await self._apply(uow, pending, started)
+
+    async def _apply(self, uow: UnitOfWork, pending: PendingUpdate, started: float) -> Applied:
+        """Run the step for ``pending`` in ``uow``, queue its replies, mark it applied and commit."""
+        event, now = pending.event, self._clock()
+        outgoing = await self._dispatcher.apply(event, uow, now)
+        await uow.outbox.add(event.chat_id, outgoing, event.update_id, now)
+        await uow.inbox.mark_done(pending.inbox_id, APPLIED, now)
+        await uow.commit()
         failpoint("engine.after_commit")
         log.info(
             "engine.update_applied",
             update_id=event.update_id,
-            chat_id=chat_id,
+            chat_id=event.chat_id,
             messages=len(outgoing),
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
-        return Applied(event.update_id, APPLIED, tuple(outgoing))
+        return Applied(event.update_id, APPLIED, tuple(outgoing), pending.more)
 
-    async def _record_failure(self, failed: PendingUpdate, error: BaseException) -> Applied | None:
+    async def _record_failure(
+        self, failed: PendingUpdate, error: BaseException, arriving: Mapping[int, Any] | None = None
+    ) -> Applied | None:
+        """Mark ``failed`` failed with an apology, if it still heads its chat's queue.
+
+        ``arriving`` (its raw JSON, possibly empty) says it failed on the hot path and is not stored yet.
+        """
         event = failed.event
         apology: list[Outgoing] = [Reply(APOLOGY)]
         if event.kind is EventKind.CALLBACK and event.callback_id:
             apology.insert(0, CallbackAnswer(event.callback_id))
         async with self._uow_factory() as uow:
             await uow.lock_chat(event.chat_id)
+            if arriving is not None:
+                await uow.inbox.add([event], self._clock(), arriving)
             pending = await uow.inbox.next_pending(event.chat_id)
-            if pending is None or pending.inbox_id != failed.inbox_id:
+            heads = pending is not None and (
+                pending.event.update_id == event.update_id if arriving is not None else pending.inbox_id == failed.inbox_id
+            )
+            if pending is None or not heads:
+                await uow.commit()  # stored, if it was arriving; the two-phase path takes it from here
                 return None
             now = self._clock()
             await uow.outbox.add(event.chat_id, apology, event.update_id, now)
-            await uow.inbox.mark_done(failed.inbox_id, FAILED, now, error=redact(repr(error))[:2000])
+            await uow.inbox.mark_done(pending.inbox_id, FAILED, now, error=redact(repr(error))[:2000])
             await uow.commit()
-        return Applied(event.update_id, FAILED, tuple(apology))
+        return Applied(event.update_id, FAILED, tuple(apology), pending.more)
 

@@ -72,10 +72,12 @@ class SqlAlchemyInbox:
             select(TelegramUpdateRow.id, TelegramUpdateRow.event)
             .where(TelegramUpdateRow.chat_id == chat_id, TelegramUpdateRow.processed_at.is_(None))
             .order_by(TelegramUpdateRow.update_id, TelegramUpdateRow.id)
-            .limit(1)
+            .limit(2)
         )
-        found = (await self._session.execute(query)).first()
-        return PendingUpdate(found.id, Event.from_json(found.event)) if found else None
+        found = (await self._session.execute(query)).all()
+        if not found:
+            return None
+        return PendingUpdate(found[0].id, Event.from_json(found[0].event), more=len(found) > 1)
 
     async def chats_with_pending(self, limit: int = 100) -> list[int]:
         query = (

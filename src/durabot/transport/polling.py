@@ -141,11 +141,13 @@ class Poller:
         if not items:  # nothing to move the offset past: Telegram answers the same at once, so don't spin
             await asyncio.sleep(UNUSABLE_BATCH_PAUSE_SECONDS)
             return 0
-        stored = await self._engine.receive(items, raw)
+        intake = await self._engine.take_in(items, raw)
         failpoint("polling.after_store")
         self.offset = max(item.update_id for item in items) + 1
-        log.info("polling.batch_stored", received=len(batch), new=stored, next_offset=self.offset)
-        if stored:
+        log.info(
+            "polling.batch_stored", received=len(batch), new=intake.new, waiting=intake.waiting, next_offset=self.offset
+        )
+        if intake.waiting:
             self._on_stored()
-        return stored
+        return intake.new
 

@@ -157,25 +157,29 @@ class WebhookServer:
             log.warning("webhook.rejected", reason="no usable update_id", shape=type(raw).__name__)
             return _answer(400, "not a Telegram update")
         try:
-            stored = await self._store(item, raw)
+            waiting = await self._store(item, raw)
         except Exception as error:
             if is_unavailable(error):
                 log.warning("webhook.database_unavailable", update_id=item.update_id, error=describe(error))
                 return _answer(503, "try again later")
             log.error("webhook.store_failed", update_id=item.update_id, error=describe(error))
             return _answer(500, "could not store the update")
-        if stored:
+        if waiting:
             self._on_stored()
         return _answer(200)
 
-    async def _store(self, item: Received, raw: object) -> int:
-        """Commit ``item`` with its raw JSON; if the database refuses it (not for being down), its identity alone."""
+    async def _store(self, item: Received, raw: object) -> bool:
+        """Commit ``item`` with its raw JSON, applied at once where it can be; whether it still waits to be applied.
+
+        If the database refuses it (not for being down), its identity alone is stored, as ignored.
+        """
         try:
-            return await self._engine.receive([item], {item.update_id: raw})
+            return (await self._engine.take_in([item], {item.update_id: raw})).waiting > 0
         except Exception as error:
             if is_unavailable(error):
                 raise
             log.error("webhook.update_refused", update_id=item.update_id, error=describe(error))
             reason = f"refused by the database: {describe(error)}"
         refused = IgnoredUpdate(item.update_id, reason, item.bot_id, item.chat_id, item.user_id)
-        return await self._engine.receive([refused])
+        await self._engine.receive([refused])
+        return False
