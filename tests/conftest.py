@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import socket
 import uuid
@@ -110,6 +111,21 @@ async def drop_database(test_db: ScratchDatabase) -> None:
     async with admin.engine.begin() as connection:
         await connection.execute(text(f'DROP SCHEMA IF EXISTS "{test_db.schema}" CASCADE'))
     await admin.dispose()
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(kind: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated, empty database of ``kind`` ("sqlite" or "postgresql"), removed afterwards."""
+    if kind == "postgresql":
+        require_postgres()
+    scratch = await empty_database(kind, tmp_path)
+    database = scratch.open()
+    try:
+        await upgrade(database)
+        yield database
+    finally:
+        await database.dispose()
+        await drop_database(scratch)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

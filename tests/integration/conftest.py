@@ -18,11 +18,10 @@ from durabot.engine.ports import UnitOfWorkFactory
 from durabot.engine.registry import Registry
 from durabot.engine.runner import Applied, Engine
 from durabot.replies import CallbackAnswer, Reply
-from durabot.storage.migrate import upgrade
 from durabot.storage.tables import Base, ConversationStateRow, OutboxMessageRow, UserMachineRow
 from durabot.storage.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from durabot.testing import FakeUnitOfWorkFactory
-from tests.conftest import ScratchDatabase, drop_database, empty_database, require_postgres
+from tests.conftest import ScratchDatabase, migrated_database
 
 _update_ids = itertools.count(1000)
 
@@ -33,14 +32,8 @@ async def factory(request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Pa
     if request.param == "memory":
         yield FakeUnitOfWorkFactory(clock)
         return
-    if request.param == "postgresql":
-        require_postgres()
-    scratch = await empty_database(request.param, tmp_path)
-    database = scratch.open()
-    await upgrade(database)
-    yield SqlAlchemyUnitOfWorkFactory(database, clock)
-    await database.dispose()
-    await drop_database(scratch)
+    async with migrated_database(request.param, tmp_path) as database:
+        yield SqlAlchemyUnitOfWorkFactory(database, clock)
 
 
 

@@ -19,12 +19,11 @@ from durabot.clock import FakeClock
 from durabot.outbox import OutboxItem, OutboxQueue, OutboxStatus
 from durabot.replies import Reply
 from durabot.storage.database import Database
-from durabot.storage.migrate import upgrade
 from durabot.storage.outbox_queue import UNSENT_INDEX, SqlAlchemyOutboxQueue
 from durabot.storage.tables import OutboxMessageRow
 from durabot.storage.unit_of_work import SqlAlchemyUnitOfWorkFactory
 from durabot.testing import InMemoryOutboxQueue
-from tests.conftest import ScratchDatabase, drop_database, empty_database, require_postgres
+from tests.conftest import ScratchDatabase, migrated_database
 
 LEASE = timedelta(seconds=60)
 
@@ -64,14 +63,8 @@ async def outbox(request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Pat
     if request.param == "memory":
         yield Outbox(InMemoryOutboxQueue(clock))
         return
-    if request.param == "postgresql":
-        require_postgres()
-    scratch = await empty_database(request.param, tmp_path)
-    database = scratch.open()
-    await upgrade(database)
-    yield Outbox(SqlAlchemyOutboxQueue(database, clock), database, clock)
-    await database.dispose()
-    await drop_database(scratch)
+    async with migrated_database(request.param, tmp_path) as database:
+        yield Outbox(SqlAlchemyOutboxQueue(database, clock), database, clock)
 
 
 @pytest.fixture
@@ -234,10 +227,7 @@ async def test_a_claim_on_postgresql_reads_the_backlog_from_the_unsent_index_not
 
 
 async def test_a_claim_on_sqlite_reads_the_heads_from_the_unsent_index(tmp_path: Path, clock: FakeClock) -> None:
-    scratch = await empty_database("sqlite", tmp_path)
-    database = scratch.open()
-    try:
-        await upgrade(database)
+    async with migrated_database("sqlite", tmp_path) as database:
         statements: list[tuple[str, Any]] = []
         event.listen(database.engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2:4]))
         await SqlAlchemyOutboxQueue(database, clock).claim(50, LEASE)
@@ -246,5 +236,3 @@ async def test_a_claim_on_sqlite_reads_the_heads_from_the_unsent_index(tmp_path:
             plan = [row[-1] for row in await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {claim}", parameters)]
         assert any(UNSENT_INDEX in step for step in plan), plan
         assert not any(step.startswith("SCAN outbox_messages") and "INDEX" not in step for step in plan), plan
-    finally:
-        await database.dispose()
