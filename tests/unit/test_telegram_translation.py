@@ -13,9 +13,7 @@ from hypothesis import strategies as st
 
 from durabot.bootstrap import build_registry
 from durabot.engine.events import Event, EventKind, IgnoredUpdate
-from durabot.outbox import encode
-from durabot.replies import Button, Reply
-from durabot.transport.telegram import MAX_MESSAGE_LENGTH, bot_commands, bot_id_of, keyboard, split_text
+from durabot.transport.telegram import MAX_MESSAGE_LENGTH, bot_commands, bot_id_of, split_text
 from durabot.transport.updates import event_from_update
 
 USER = {"id": 77, "is_bot": False, "first_name": "Ana"}
@@ -119,27 +117,6 @@ def test_splitting_loses_only_the_separator_it_cut_at(text: str) -> None:
     pieces = split_text(text, limit=100)
     assert all(len(piece) <= 100 for piece in pieces)
     assert len("".join(pieces)) >= len(text) - len(pieces) + 1
-
-
-def test_keyboard_from_stored_buttons() -> None:
-    markup = keyboard([[{"label": "Skip", "data": "f:1:2:s"}, {"label": "Cancel", "data": "f:1:2:x"}]])
-    assert markup is not None
-    assert [[(b.text, b.callback_data) for b in row] for row in markup.inline_keyboard] == [
-        [("Skip", "f:1:2:s"), ("Cancel", "f:1:2:x")]
-    ]
-    assert keyboard([]) is None
-
-
-def test_a_link_button_becomes_a_url_button() -> None:
-    stored = Reply("Go", ((Button.link("Continue in private chat", "https://t.me/some_bot?start=intake"),),))
-    markup = keyboard(encode(stored)[1]["buttons"])
-    assert markup is not None
-    [[button]] = markup.inline_keyboard
-    assert (button.text, button.url, button.callback_data) == (
-        "Continue in private chat",
-        "https://t.me/some_bot?start=intake",
-        None,
-    )
 
 
 def test_the_command_menu_lists_every_command() -> None:

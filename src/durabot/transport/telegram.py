@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, BotCommand
 
 from durabot.engine.registry import Registry
 
@@ -45,21 +45,6 @@ def split_text(text: str, limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
             rest = rest[cut + 1 :]
     pieces.append(rest)
     return pieces
-
-
-def keyboard(buttons: list[list[dict[str, str]]]) -> InlineKeyboardMarkup | None:
-    """The inline keyboard for stored button rows: link buttons (``url``) and data buttons (``data``)."""
-    rows = [
-        [
-            InlineKeyboardButton(b["label"], url=b["url"])
-            if b.get("url")
-            else InlineKeyboardButton(b["label"], callback_data=b["data"])
-            for b in row
-        ]
-        for row in buttons
-        if row
-    ]
-    return InlineKeyboardMarkup(rows) if rows else None
 
 
 def bot_commands(registry: Registry) -> list[BotCommand]:
