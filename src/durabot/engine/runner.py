@@ -12,8 +12,7 @@ from typing import Any
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from durabot.clock import Clock as Clock  # re-exported until transport.relay and storage.outbox_queue move
-from durabot.clock import utc_now as utc_now
+from durabot.clock import Clock, utc_now
 from durabot.engine.conversation import TOMBSTONE_RETENTION
 from durabot.engine.dispatch import Dispatcher
 from durabot.engine.events import Event, EventKind, IgnoredUpdate, Received

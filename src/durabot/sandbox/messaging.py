@@ -9,7 +9,8 @@ from typing import Any
 
 from durabot.sandbox.errors import bad_request
 from durabot.sandbox.markup import caption_text, inline_keyboard, message_text, reply_markup
-from durabot.sandbox.params import Params
+from durabot.sandbox.files import StoredFile
+from durabot.sandbox.params import Params, Upload
 from durabot.sandbox.state import BotState, Chat, StoredMessage, now
 
 QUERY_INVALID = "query is too old and response timeout expired or query ID is invalid"
@@ -78,38 +79,18 @@ async def send_message(bot: BotState, params: Params) -> dict[str, Any]:
 async def send_photo(bot: BotState, params: Params) -> dict[str, Any]:
     """Send a photo uploaded in the request or given by the ``file_id`` of a stored one."""
     chat = _chat(bot, params)
-    upload = params.upload("photo")
-    if upload is not None:
-        if not upload.data:
-            raise bad_request("file must be non-empty")
-        extension = PurePosixPath(upload.filename).suffix.lstrip(".").lower() or "jpg"
-        stored_file = bot.files.add(upload.data, "photos", extension)
-    elif "photo" in params:
-        stored_file = bot.files.get(params.text("photo") or "")
-    else:
-        raise bad_request("there is no photo in the request")
-    content: dict[str, Any] = {"photo": [stored_file.photo_size()]}
-    caption = caption_text(params.text("caption"), params.text("parse_mode"))
-    if caption is not None:
-        content["caption"] = caption
-    return _send(bot, chat, content, params)
+    stored_file, _ = _file_of(bot, params, "photo", "photos", "jpg")
+    return _send(bot, chat, _with_caption({"photo": [stored_file.photo_size()]}, params), params)
 
 
 async def send_document(bot: BotState, params: Params) -> dict[str, Any]:
     """Send a file uploaded in the request or given by the ``file_id`` of a stored one."""
     chat = _chat(bot, params)
-    upload = params.upload("document")
+    stored_file, upload = _file_of(bot, params, "document", "documents", "bin")
     if upload is not None:
-        if not upload.data:
-            raise bad_request("file must be non-empty")
-        extension = PurePosixPath(upload.filename).suffix.lstrip(".").lower() or "bin"
-        stored_file = bot.files.add(upload.data, "documents", extension)
         filename, mime_type = upload.filename, upload.content_type
-    elif "document" in params:
-        stored_file = bot.files.get(params.text("document") or "")
-        filename, mime_type = PurePosixPath(stored_file.file_path).name, "application/octet-stream"
     else:
-        raise bad_request("there is no document in the request")
+        filename, mime_type = PurePosixPath(stored_file.file_path).name, "application/octet-stream"
     document = {
         "file_id": stored_file.file_id,
         "file_unique_id": stored_file.file_unique_id,
@@ -117,11 +98,26 @@ async def send_document(bot: BotState, params: Params) -> dict[str, Any]:
         "mime_type": mime_type,
         "file_size": len(stored_file.data),
     }
-    content: dict[str, Any] = {"document": document}
+    return _send(bot, chat, _with_caption({"document": document}, params), params)
+
+
+def _file_of(bot: BotState, params: Params, field: str, folder: str, extension: str) -> tuple[StoredFile, Upload | None]:
+    """The file a send method carries in ``field``: uploaded with the request (stored now) or a stored one's id."""
+    upload = params.upload(field)
+    if upload is not None:
+        if not upload.data:
+            raise bad_request("file must be non-empty")
+        suffix = PurePosixPath(upload.filename).suffix.lstrip(".").lower() or extension
+        return bot.files.add(upload.data, folder, suffix), upload
+    if field in params:
+        return bot.files.get(params.text(field) or ""), None
+    raise bad_request(f"there is no {field} in the request")
+
+
+def _with_caption(content: dict[str, Any], params: Params) -> dict[str, Any]:
+    """``content`` with the request's caption, if it has one."""
     caption = caption_text(params.text("caption"), params.text("parse_mode"))
-    if caption is not None:
-        content["caption"] = caption
-    return _send(bot, chat, content, params)
+    return {**content, "caption": caption} if caption is not None else content
 
 
 def _editable(bot: BotState, params: Params) -> StoredMessage:
