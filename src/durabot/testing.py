@@ -18,6 +18,7 @@ from durabot.domain.machines import Machine, MachineDraft, MachineRepository, ni
 from durabot.engine.conversation import Conversation, Tombstone
 from durabot.engine.events import Event, IgnoredUpdate, Received, fingerprint
 from durabot.engine.ports import (
+    Arrival,
     ConversationStore,
     Domains,
     Inbox,
@@ -27,6 +28,7 @@ from durabot.engine.ports import (
     UserRecords,
 )
 from durabot.engine.user_records import StoredUserRecords
+from durabot.engine.writes import ConversationWrite
 from durabot.outbox import UNFINISHED, OutboxItem, OutboxStatus, encode
 from durabot.replies import CallbackAnswer, Document, Outgoing, Reply
 from durabot.sanitise import storable_json
@@ -112,6 +114,29 @@ class InMemoryConversationStore:
 
     async def delete(self, conversation_id: int) -> None:
         self._data.conversations.pop(conversation_id, None)
+
+    async def of_chat(self, user_id: int, chat_id: int) -> list[Conversation]:
+        return sorted(self._of(user_id, chat_id), key=lambda c: (c.updated_at, c.id or 0), reverse=True)
+
+    async def apply(self, write: ConversationWrite) -> None:
+        stored = self._data.conversations.get(write.id)
+        if write.conversation is None:
+            self._data.conversations.pop(write.id, None)
+            return
+        if write.expected_version is None:
+            new = write.conversation
+            if stored is not None or await self.find(new.user_id, new.chat_id, new.flow_name):
+                raise StaleConversationError("a conversation of this flow already exists")
+        elif stored is None or stored.version != write.expected_version:
+            raise StaleConversationError(f"conversation {write.id} changed or vanished meanwhile")
+        self._data.conversations[write.id] = write.conversation
+
+    async def tombstones(self, user_id: int, chat_id: int) -> list[Tombstone]:
+        mine = [t for key, t in self._data.tombstones.items() if key[:2] == (user_id, chat_id)]
+        return sorted(mine, key=lambda tombstone: tombstone.expired_at)
+
+    async def delete_tombstones(self, user_id: int, chat_id: int) -> None:
+        await self.take_tombstones(user_id, chat_id)
 
     async def delete_expired(self, now: datetime) -> int:
         expired = [c for c in self._data.conversations.values() if c.expires_at <= now]
@@ -254,16 +279,21 @@ class InMemoryInbox:
     def __init__(self, data: FakeData) -> None:
         self._data = data
 
+    @staticmethod
+    def _fingerprint(item: Received, content: Any) -> str:
+        if content is None:
+            content = item.to_json() if isinstance(item, Event) else {"ignored": item.reason}
+        return fingerprint(content)
+
+    def _known(self, item: Received, digest: str) -> bool:
+        same_id = (item.bot_id, item.update_id)
+        return any(r.fingerprint == digest for r in self._data.inbox.values() if (r.bot_id, r.update_id) == same_id)
+
     async def add(self, items: Sequence[Received], now: datetime, raw: Mapping[int, Any] | None = None) -> int:
         added = 0
         for item in sorted(items, key=lambda i: i.update_id):
-            content = (raw or {}).get(item.update_id)
-            if content is None:
-                content = item.to_json() if isinstance(item, Event) else {"ignored": item.reason}
-            digest = fingerprint(content)
-            same_id = (item.bot_id, item.update_id)
-            known = {r.fingerprint for r in self._data.inbox.values() if (r.bot_id, r.update_id) == same_id}
-            if digest in known:
+            digest = self._fingerprint(item, (raw or {}).get(item.update_id))
+            if self._known(item, digest):
                 continue
             record = InboxRecord(item.bot_id, item.update_id, digest, item.chat_id, None, now, item.user_id)
             if isinstance(item, IgnoredUpdate):
@@ -273,6 +303,17 @@ class InMemoryInbox:
             self._data.inbox[self._data.new_id()] = record
             added += 1
         return added
+
+    async def arrival(self, item: Event, raw: Any = None) -> Arrival:
+        behind = any(r.chat_id == item.chat_id for _, r in self._pending())
+        return Arrival(self._known(item, self._fingerprint(item, raw)), behind)
+
+    async def record(self, item: Event, now: datetime, raw: Any, outcome: str, error: str | None = None) -> None:
+        digest = self._fingerprint(item, raw)
+        record = InboxRecord(item.bot_id, item.update_id, digest, item.chat_id, None, now, item.user_id)
+        record.event = Event.from_json(storable_json(item.to_json()))
+        record.processed_at, record.outcome, record.error = now, outcome, error
+        self._data.inbox[self._data.new_id()] = record
 
     def _pending(self) -> list[tuple[int, InboxRecord]]:
         return [(key, r) for key, r in self._data.inbox.items() if r.processed_at is None and r.event is not None]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from durabot.actions.add_machine import AddMachineActions
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Self
+
 from durabot.bootstrap import build_registry
 from durabot.clock import FakeClock
-from durabot.engine.ports import Domains
-from durabot.engine.runner import APOLOGY, FAILED
-from durabot.flows.model import Answers
-from durabot.replies import Reply
+from durabot.domain.machines import MachineRepository
+from durabot.engine.ports import Outbox
+from durabot.engine.runner import APOLOGY, FAILED, Engine
+from durabot.replies import Outgoing, Reply
+from durabot.storage.unit_of_work import SqlAlchemyUnitOfWork, SqlAlchemyUnitOfWorkFactory
 from durabot.storage.tables import ConversationStateRow, OutboxMessageRow, TelegramUpdateRow, UserMachineRow
 from tests.conftest import ScratchDatabase
 from tests.integration.conftest import Chat, Harness
@@ -18,26 +22,53 @@ class InjectedFailure(RuntimeError):
     """The fault a test injects."""
 
 
-class FailAfterInsert(AddMachineActions):
-    """Saves the machine (the INSERT reaches the database), then fails before the step commits."""
+class OutboxFailingOnSave:
+    """An outbox that, given the "Saved" reply, checks the machine's row is already written, then fails.
 
-    async def complete(self, domains: Domains, user_id: int, answers: Answers) -> Reply:
-        await super().complete(domains, user_id, answers)
-        assert await domains.machines.count(user_id) == 1, "the insert must have happened inside the transaction"
-        raise InjectedFailure("disk on fire")
+    A step's replies are written after its domain writes, in the same transaction: this is a
+    fault after the machine's INSERT has reached the database and before the commit.
+    """
+
+    def __init__(self, inner: Outbox, machines: MachineRepository) -> None:
+        self._inner = inner
+        self._machines = machines
+
+    async def add(self, chat_id: int, messages: Sequence[Outgoing], update_id: int | None, now: datetime) -> None:
+        if any(isinstance(message, Reply) and message.text.startswith("Saved") for message in messages):
+            assert await self._machines.count(chat_id) == 1, "the insert must have happened inside the transaction"
+            raise InjectedFailure("disk on fire")
+        await self._inner.add(chat_id, messages, update_id, now)
+
+    async def prune_sent(self, sent_before: datetime) -> int:
+        return await self._inner.prune_sent(sent_before)
+
+    async def forget_chat(self, chat_id: int) -> int:
+        return await self._inner.forget_chat(chat_id)
 
 
-def failing_registry() -> object:
-    registry = build_registry()
-    entry = registry.flows[0]
-    registry.flows[0] = type(entry)(entry.flow, FailAfterInsert(), entry.description)
-    return registry
+class FailingOnSaveUnitOfWork(SqlAlchemyUnitOfWork):
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        self.outbox = OutboxFailingOnSave(self.outbox, self.machines)
+        return self
+
+
+class FailingOnSaveFactory(SqlAlchemyUnitOfWorkFactory):
+    def __call__(self) -> SqlAlchemyUnitOfWork:
+        return FailingOnSaveUnitOfWork(self.database, self._clock)
+
+
+def failing_harness(test_db: ScratchDatabase, clock: FakeClock) -> Harness:
+    harness = Harness(test_db, clock)
+    harness.factory = FailingOnSaveFactory(harness.database, clock)
+    harness.engine = Engine(harness.factory, build_registry(), ttl=timedelta(hours=24), clock=clock)
+    return harness
 
 
 async def test_failure_after_the_machine_insert_leaves_no_row_and_the_state_unchanged(
     test_db: ScratchDatabase, clock: FakeClock
 ) -> None:
-    harness = Harness(test_db, clock, failing_registry())  # type: ignore[arg-type]
+    harness = failing_harness(test_db, clock)
     chat = Chat(harness)
     try:
         for answer in ("/addmachine", "Press 9", "Haas", "/skip", "SN-1", "/skip"):

@@ -10,6 +10,7 @@ from durabot.actions.add_machine import AddMachineActions
 from durabot.bootstrap import build_registry
 from durabot.clock import FakeClock
 from durabot.engine.ports import Domains
+from durabot.engine.step_view import RecordingDomains
 from durabot.engine.registry import Registry
 from durabot.engine.runner import APOLOGY
 from durabot.flows.model import Answers
@@ -37,8 +38,8 @@ class DatabaseGoesAwayOnSave(AddMachineActions):
         if self.outages > 0:
             self.outages -= 1
             if self.server_side:
-                assert isinstance(domains, SqlAlchemyUnitOfWork)
-                await domains.session.execute(text(STARTING_UP))  # the server answers with SQLSTATE 57P03
+                assert isinstance(domains, RecordingDomains) and isinstance(domains.stored, SqlAlchemyUnitOfWork)
+                await domains.stored.connection.execute(text(STARTING_UP))  # the server answers with SQLSTATE 57P03
             raise asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
         return reply
 

@@ -8,6 +8,7 @@ from durabot.bootstrap import build_registry
 from durabot.clock import FakeClock
 from durabot.config import Settings
 from durabot.engine.ports import Domains
+from durabot.engine.step_view import RecordingDomains
 from durabot.engine.runner import APOLOGY
 from durabot.replies import Reply
 from durabot.storage.unit_of_work import SqlAlchemyUnitOfWork
@@ -40,9 +41,9 @@ class FailingStatement:
         self._statement = statement
 
     async def run(self, domains: Domains, user_id: int, argument: str) -> list[Reply]:
-        assert isinstance(domains, SqlAlchemyUnitOfWork)
+        assert isinstance(domains, RecordingDomains) and isinstance(domains.stored, SqlAlchemyUnitOfWork)
         parameters = {"typed": argument, "phone": ANSWERS["phone"], "born": ANSWERS["date_of_birth"]}
-        await domains.session.execute(text(self._statement), parameters)
+        await domains.stored.connection.execute(text(self._statement), parameters)
         return [Reply("stored")]
 
 

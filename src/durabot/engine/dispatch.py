@@ -9,6 +9,8 @@ from typing import Any
 from durabot.engine.conversation import Conversation
 from durabot.engine.events import Command, Event, EventKind
 from durabot.engine.ports import Domains, UnitOfWork
+from durabot.engine.step_view import RecordingDomains, StepConversations
+from durabot.engine.writes import WriteSet
 from durabot.engine.registry import AnswerRejected, CommandEntry, FlowActions, FlowEntry, Registry
 from durabot.flows import render
 from durabot.flows.model import MAX_ANSWER_LENGTH, Answers, InvalidAnswer, Step
@@ -27,32 +29,38 @@ def in_group(event: Event) -> bool:
 
 @dataclass(frozen=True)
 class Context:
-    """What every step handler needs: the event, its transaction and the time it is applied at.
+    """What every step handler needs: the event, what the step sees and the time it is applied at.
 
+    ``conversations`` are the event's user's in its chat; ``domains`` the stores flows, commands
+    and buttons work on. Both read from the step's transaction and record writes in ``writes``.
     ``begun`` holds, by flow name, the actions a flow's :meth:`~FlowActions.begin` returned for this event.
     """
 
     event: Event
-    uow: UnitOfWork
+    conversations: StepConversations
+    domains: Domains
     now: datetime
+    writes: WriteSet
     begun: dict[str, FlowActions] = field(default_factory=dict)
-
-    @property
-    def domains(self) -> Domains:
-        """The domain stores in the step's transaction, as flows, commands and buttons see them."""
-        return self.uow.domains
 
 
 class Dispatcher:
-    """Routes events to flows and commands; all writes go through the given unit of work."""
+    """Routes events to flows and commands, and returns what the step writes as data."""
 
     def __init__(self, registry: Registry, ttl: timedelta) -> None:
         self._registry = registry
         self._ttl = ttl
 
-    async def apply(self, event: Event, uow: UnitOfWork, now: datetime) -> list[Outgoing]:
-        """The replies to ``event``; domain and conversation writes are made in ``uow``."""
-        ctx = Context(event, uow, now)
+    async def decide(self, event: Event, uow: UnitOfWork, now: datetime) -> WriteSet:
+        """What ``event`` changes and the replies to it, reading from ``uow`` but writing nothing there."""
+        writes = WriteSet()
+        conversations = StepConversations(uow.conversations, writes, event.user_id, event.chat_id)
+        ctx = Context(event, conversations, RecordingDomains(uow.domains, writes, lambda: now), now, writes)
+        writes.outgoing = await self._replies(ctx)
+        return writes
+
+    async def _replies(self, ctx: Context) -> list[Outgoing]:
+        event = ctx.event
         command = Command.parse(event.text or "") if event.kind is EventKind.TEXT else None
         elsewhere = self._private_elsewhere(event, command) if in_group(event) else None
         if elsewhere is not None:
@@ -102,14 +110,13 @@ class Dispatcher:
         A conversation of a private-only flow found in a group (begun there before such flows were
         kept private) is removed without a word; its answers are with the flow's own records.
         """
-        store, event = ctx.uow.conversations, ctx.event
-        while (conversation := await store.active(event.user_id, event.chat_id)) is not None:
+        store, event = ctx.conversations, ctx.event
+        while (conversation := await store.active()) is not None:
             entry = self._registry.flow_named(conversation.flow_name)
             kept_out = entry is not None and self._kept_out(event, entry)
             if entry is not None and not kept_out and not conversation.is_expired(ctx.now):
                 return conversation, None
-            assert conversation.id is not None
-            await store.delete(conversation.id)
+            await store.delete(conversation)
             if not kept_out:
                 return None, entry
         return None, None
@@ -122,7 +129,7 @@ class Dispatcher:
         until that one is over: steps in mid-conversation, most of them, make no extra query.)
         """
         event = ctx.event
-        tombstones = await ctx.uow.conversations.take_tombstones(event.user_id, event.chat_id)
+        tombstones = await ctx.conversations.take_tombstones()
         entries = [expired] if expired else []
         entries += [entry for t in tombstones if (entry := self._registry.flow_named(t.flow_name)) is not None]
         notices: list[str] = []
@@ -239,11 +246,10 @@ class Dispatcher:
             except AnswerRejected as rejected:
                 answers, lead = answers.without(rejected.step_key), rejected.message
             else:
-                assert conversation.id is not None
-                await ctx.uow.conversations.delete(conversation.id)
+                await ctx.conversations.delete(conversation)
                 return [closing]
         await actions.moved(ctx.domains, ctx.event.user_id, answers)
-        saved = await ctx.uow.conversations.save(conversation.advanced(entry.flow, answers, ctx.now, self._ttl))
+        saved = await ctx.conversations.save(conversation.advanced(entry.flow, answers, ctx.now, self._ttl))
         return [render.question(entry.flow, answers, self._buttons(saved), lead)]
 
     # -- commands --------------------------------------------------------------------------
@@ -298,28 +304,27 @@ class Dispatcher:
 
     async def _start_or_resume(self, ctx: Context, entry: FlowEntry, create: bool = True) -> list[Outgoing]:
         flow, user_id = entry.flow, ctx.event.user_id
-        existing = await ctx.uow.conversations.find(user_id, ctx.event.chat_id, flow.name)
+        existing = await ctx.conversations.find(flow.name)
         if existing is not None and not existing.is_expired(ctx.now):
             await self._begin(ctx, entry, f"command:{flow.command}")
-            saved = await ctx.uow.conversations.save(existing.advanced(flow, existing.answers, ctx.now, self._ttl))
+            saved = await ctx.conversations.save(existing.advanced(flow, existing.answers, ctx.now, self._ttl))
             return [render.welcome_back(flow, saved.answers, self._buttons(saved))]
         if existing is not None:
-            assert existing.id is not None
-            await ctx.uow.conversations.delete(existing.id)
+            await ctx.conversations.delete(existing)
         answers = await self._actions(ctx, entry).opened(ctx.domains, user_id, create)
         if answers is None:
             return [Reply(f"You have nothing in progress here. Send /{flow.command} to start.")]
         fresh = Conversation.start(flow, user_id, ctx.event.chat_id, ctx.now, self._ttl)
         if flow.current_step(answers) is None:
-            return await self._advance(ctx, await ctx.uow.conversations.save(fresh), answers)
-        saved = await ctx.uow.conversations.save(fresh.advanced(flow, answers, ctx.now, self._ttl))
+            return await self._advance(ctx, await ctx.conversations.save(fresh), answers)
+        saved = await ctx.conversations.save(fresh.advanced(flow, answers, ctx.now, self._ttl))
         if answers.values:
             return [render.welcome_back(flow, saved.answers, self._buttons(saved))]
         return [render.question(flow, saved.answers, self._buttons(saved))]
 
     async def _cancel(self, ctx: Context, entry: FlowEntry, conversation: Conversation | None) -> list[Outgoing]:
         if conversation is not None and conversation.id is not None:
-            await ctx.uow.conversations.delete(conversation.id)
+            await ctx.conversations.delete(conversation)
         outcome = await self._actions(ctx, entry).cancelled(ctx.domains, ctx.event.user_id)
         if conversation is None and outcome is None:
             return [Reply(f"You have nothing in progress to cancel. Send /{entry.flow.command} to start.")]
@@ -329,7 +334,7 @@ class Dispatcher:
         """The flow's own resume, cancel and status commands."""
         if kind == "resume":
             return await self._start_or_resume(ctx, entry, create=False)
-        conversation = await ctx.uow.conversations.find(ctx.event.user_id, ctx.event.chat_id, entry.flow.name)
+        conversation = await ctx.conversations.find(entry.flow.name)
         if conversation is not None and conversation.is_expired(ctx.now):
             conversation = None
         if kind == "cancel":
@@ -358,7 +363,7 @@ class Dispatcher:
             return [render.question(flow, answers, self._buttons(conversation), lead)]
         earlier, key = previous
         await self._actions(ctx, self._entry(conversation)).moved(ctx.domains, ctx.event.user_id, earlier)
-        saved = await ctx.uow.conversations.save(conversation.advanced(flow, earlier, ctx.now, self._ttl))
+        saved = await ctx.conversations.save(conversation.advanced(flow, earlier, ctx.now, self._ttl))
         lead = f"Going back. Your previous answer was: {render.show_value(answers.values[key])}"
         return [render.question(flow, earlier, self._buttons(saved), lead)]
 

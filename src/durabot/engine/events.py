@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -59,7 +59,16 @@ class Event:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready form for the inbox."""
-        return asdict(self)
+        return {
+            "update_id": self.update_id,
+            "chat_id": self.chat_id,
+            "user_id": self.user_id,
+            "kind": self.kind.value,
+            "text": self.text,
+            "callback_id": self.callback_id,
+            "content_type": self.content_type,
+            "bot_id": self.bot_id,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Event:

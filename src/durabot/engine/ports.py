@@ -12,6 +12,7 @@ from durabot.domain.cases import CaseRepository, IntakeProgressRepository
 from durabot.domain.machines import MachineRepository
 from durabot.engine.conversation import Conversation, Tombstone
 from durabot.engine.events import Event, Received
+from durabot.engine.writes import ConversationWrite
 from durabot.replies import Outgoing
 
 
@@ -27,6 +28,19 @@ class ConversationStore(Protocol):
 
     async def find(self, user_id: int, chat_id: int, flow_name: str) -> Conversation | None:
         """The user's conversation of this flow in this chat, expired or not."""
+
+    async def of_chat(self, user_id: int, chat_id: int) -> list[Conversation]:
+        """Every conversation of the user in this chat (one per flow at most), expired or not."""
+
+    async def apply(self, write: ConversationWrite) -> None:
+        """Insert, update or delete one conversation as a step's write-set says.
+
+        An insert keeps the write's id and version. An update stores the new state only where the
+        row still has ``expected_version``; a delete removes the row whatever its version.
+
+        Raises:
+            StaleConversationError: an update found the conversation changed or gone.
+        """
 
     async def save(self, conversation: Conversation) -> Conversation:
         """Insert or update; returns it with its id and the next version.
@@ -47,6 +61,12 @@ class ConversationStore(Protocol):
     async def take_tombstones(self, user_id: int, chat_id: int) -> list[Tombstone]:
         """Remove and return the tombstones of the user's conversations in this chat."""
 
+    async def tombstones(self, user_id: int, chat_id: int) -> list[Tombstone]:
+        """The tombstones of the user's conversations in this chat, oldest expiry first."""
+
+    async def delete_tombstones(self, user_id: int, chat_id: int) -> None:
+        """Remove the tombstones of the user's conversations in this chat."""
+
     async def prune_tombstones(self, created_before: datetime) -> int:
         """Remove tombstones left before ``created_before``; returns how many."""
 
@@ -66,6 +86,14 @@ class PendingUpdate:
     more: bool = False
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """What the inbox knows of an arriving update before storing it: stored already, and whether its chat has a backlog."""
+
+    known: bool
+    behind: bool
+
+
 class Inbox(Protocol):
     """Received updates, kept until applied, and the record of which were applied."""
 
@@ -76,6 +104,15 @@ class Inbox(Protocol):
         content (``raw``, fingerprinted); a different update under a known id is new. Ignored
         updates are stored already done, with their reason.
         """
+
+    async def arrival(self, item: Event, raw: Any = None) -> Arrival:
+        """Whether ``item`` (``raw``: its JSON) is stored already, and whether its chat has updates waiting.
+
+        A known id with other content is logged as reused, and is not known.
+        """
+
+    async def record(self, item: Event, now: datetime, raw: Any, outcome: str, error: str | None = None) -> None:
+        """Store an update already dealt with (the hot path applies it before it is stored)."""
 
     async def next_pending(self, chat_id: int) -> PendingUpdate | None:
         """The chat's unapplied update with the lowest ``update_id`` (the first to arrive of equal ids).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -13,12 +13,15 @@ import structlog
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from durabot.clock import Clock, utc_now
+from durabot.engine.apply import apply_writes
 from durabot.engine.conversation import TOMBSTONE_RETENTION
 from durabot.engine.dispatch import Dispatcher
 from durabot.engine.events import Event, EventKind, IgnoredUpdate, Received
 from durabot.engine.ports import PendingUpdate, UnitOfWork, UnitOfWorkFactory
 from durabot.engine.registry import Registry
+from durabot.engine.writes import Handled
 from durabot.failpoints import failpoint
+from durabot.observe import BaseObserver, Observer
 from durabot.redaction import redact
 from durabot.replies import CallbackAnswer, Outgoing, Reply
 
@@ -66,6 +69,9 @@ class Engine:
         clock: Where the engine reads the time.
         attempts: How many times a step that clashed with concurrent work is tried.
         text_retention: How long the content of handled updates and sent replies is kept.
+        concurrency: How many chats are worked on at once, unless a call says otherwise.
+        observer: Told of each update once its outcome is committed (the service wakes its relay
+            from it; metrics hang off it).
     """
 
     def __init__(
@@ -76,14 +82,16 @@ class Engine:
         clock: Clock = utc_now,
         attempts: int = 3,
         text_retention: timedelta = TEXT_RETENTION,
+        concurrency: int = 4,
+        observer: Observer | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._dispatcher = Dispatcher(registry, ttl)
         self._clock = clock
         self._attempts = attempts
         self._text_retention = text_retention
-        self.on_applied: Callable[[Applied], None] = lambda applied: None
-        """Called after each update is committed (the service uses it to wake the relay)."""
+        self._observer: Observer = observer or BaseObserver()
+        self._concurrency = concurrency
 
     async def receive(self, items: Sequence[Received], raw: Mapping[int, Any] | None = None) -> int:
         """Store ``items`` in the inbox in one transaction (``raw``: their JSON by update id); returns how many were new."""
@@ -93,7 +101,7 @@ class Engine:
         return added
 
     async def take_in(
-        self, items: Sequence[Received], raw: Mapping[int, Any] | None = None, concurrency: int = 4
+        self, items: Sequence[Received], raw: Mapping[int, Any] | None = None, concurrency: int | None = None
     ) -> Intake:
         """Store each update and, where nothing of its chat waits before it, apply it in that same transaction.
 
@@ -113,7 +121,7 @@ class Engine:
         by_chat: dict[int, list[Event]] = {}
         for item in sorted((i for i in items if isinstance(i, Event)), key=lambda e: e.update_id):
             by_chat.setdefault(item.chat_id, []).append(item)
-        gate = asyncio.Semaphore(concurrency)
+        gate = asyncio.Semaphore(concurrency or self._concurrency)
 
         async def one_chat(events: list[Event]) -> list[tuple[bool, bool]]:
             async with gate:
@@ -135,16 +143,16 @@ class Engine:
         applied: list[Applied] = []
         while not (stop and stop.is_set()) and (result := await self._apply_next(chat_id)) is not None:
             applied.append(result)
-            self.on_applied(result)
+            self._observer.update_applied(result)
             if not result.more_pending:  # known from the look-up that took it: no empty look-up after the last
                 break
         return applied
 
-    async def process_pending(self, concurrency: int = 4, stop: asyncio.Event | None = None) -> int:
+    async def process_pending(self, concurrency: int | None = None, stop: asyncio.Event | None = None) -> int:
         """Apply pending updates of every chat, ``concurrency`` chats at a time; returns how many."""
         async with self._uow_factory() as uow:
             chats = await uow.inbox.chats_with_pending()
-        gate = asyncio.Semaphore(concurrency)
+        gate = asyncio.Semaphore(concurrency or self._concurrency)
 
         async def one_chat(chat_id: int) -> int:
             async with gate:
@@ -208,16 +216,18 @@ class Engine:
     ) -> tuple[bool, bool]:
         """Store ``event`` and apply it at once if it heads its chat's queue; returns (new, left waiting)."""
         started = time.perf_counter()
+        content = (raw or {}).get(event.update_id)
         try:
             async with self._uow_factory() as uow:
                 await uow.lock_chat(event.chat_id)
-                if not await uow.inbox.add([event], self._clock(), raw):
+                arrival = await uow.inbox.arrival(event, content)
+                if arrival.known:
                     return False, False  # a redelivery: already stored, applied or waiting
-                pending = await uow.inbox.next_pending(event.chat_id)
-                if pending is None or pending.event.update_id != event.update_id:
+                if arrival.behind:
+                    await uow.inbox.add([event], self._clock(), raw)
                     await uow.commit()  # the chat has a backlog: it waits its turn
                     return True, True
-                result = await self._apply(uow, pending, started)
+                result = await self._apply(uow, event, Handled(APPLIED, None, content), started)
         except Exception as error:
             if self._uow_factory.is_unavailable(error) or self._uow_factory.is_conflict(error):
                 # kept pending for the two-phase path to retry; if the database is away, receive raises too
@@ -227,7 +237,7 @@ class Engine:
             if failed is None:
                 return True, True
             result = failed
-        self.on_applied(result)
+        self._observer.update_applied(result)
         if applied is not None:
             applied.append(result)
         return True, False
@@ -240,15 +250,21 @@ class Engine:
             if pending is None:
                 return None
             seen.append(pending)
-            return await self._apply(uow, pending, started)
+            return await self._apply(uow, pending.event, Handled(APPLIED, pending.inbox_id), started, pending.more)
 
-    async def _apply(self, uow: UnitOfWork, pending: PendingUpdate, started: float) -> Applied:
-        """Run the step for ``pending`` in ``uow``, queue its replies, mark it applied and commit."""
-        event, now = pending.event, self._clock()
-        outgoing = await self._dispatcher.apply(event, uow, now)
-        await uow.outbox.add(event.chat_id, outgoing, event.update_id, now)
-        await uow.inbox.mark_done(pending.inbox_id, APPLIED, now)
+    async def _apply(
+        self, uow: UnitOfWork, event: Event, handled: Handled, started: float, more: bool = False
+    ) -> Applied:
+        """Decide the step for ``event`` from what ``uow`` holds, write its write-set there with ``handled``, and commit.
+
+        ``more``: whether another update of the chat was waiting when this one was taken.
+        """
+        now = self._clock()
+        writes = await self._dispatcher.decide(event, uow, now)
+        writes.handled = handled
+        await apply_writes(writes, event, now, uow.conversations, uow.domains, uow.inbox, uow.outbox)
         await uow.commit()
+        outgoing = writes.outgoing
         failpoint("engine.after_commit")
         log.info(
             "engine.update_applied",
@@ -257,7 +273,7 @@ class Engine:
             messages=len(outgoing),
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
-        return Applied(event.update_id, APPLIED, tuple(outgoing), pending.more)
+        return Applied(event.update_id, APPLIED, tuple(outgoing), more)
 
     async def _record_failure(
         self, failed: PendingUpdate, error: BaseException, arriving: Mapping[int, Any] | None = None

@@ -1,17 +1,52 @@
-"""SQLAlchemy implementations of the case and intake-progress repositories."""
+"""The case and intake-progress stores in SQLAlchemy Core, their per-step statements built once."""
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, exists, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, Table, bindparam, delete, exists, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from durabot.domain.cases import Case, CaseStatus, IntakeProgress
 from durabot.storage.tables import CaseIntakeProgressRow, CaseRow
 
+CASES: Table = CaseRow.__table__  # type: ignore[assignment]
+PROGRESS: Table = CaseIntakeProgressRow.__table__  # type: ignore[assignment]
+_k, _p = CASES.c, PROGRESS.c
 
-def _case(row: CaseRow) -> Case:
+_GET_CASE = select(CASES).where(_k.case_id == bindparam("case_id"))
+_UPDATE_CASE = (
+    update(CASES)
+    .where(_k.case_id == bindparam("key"))
+    .values(
+        title=bindparam("title"), status=bindparam("status"), data=bindparam("data"), updated_at=bindparam("updated_at")
+    )
+)
+_GET_PROGRESS = select(PROGRESS).where(_p.case_id == bindparam("case_id"))
+_OPEN_PROGRESS = (
+    select(PROGRESS)
+    .where(
+        _p.user_id == bindparam("user_id"),
+        ~exists().where(_k.case_id == _p.case_id, _k.status != CaseStatus.DRAFT.value),
+    )
+    .order_by(_p.updated_at.desc())
+    .limit(1)
+)
+_UPDATE_PROGRESS = (
+    update(PROGRESS)
+    .where(_p.case_id == bindparam("key"))
+    .values(
+        current_block=bindparam("current_block"),
+        current_step=bindparam("current_step"),
+        completed_blocks=bindparam("completed_blocks"),
+        answers=bindparam("answers"),
+        updated_at=bindparam("updated_at"),
+    )
+)
+
+
+def _case(row: Row[Any]) -> Case:
     return Case(
         case_id=row.case_id,
         user_id=row.user_id,
@@ -25,7 +60,7 @@ def _case(row: CaseRow) -> Case:
     )
 
 
-def _progress(row: CaseIntakeProgressRow) -> IntakeProgress:
+def _progress(row: Row[Any]) -> IntakeProgress:
     return IntakeProgress(
         case_id=row.case_id,
         user_id=row.user_id,
@@ -41,115 +76,85 @@ def _progress(row: CaseIntakeProgressRow) -> IntakeProgress:
 class SqlAlchemyCaseRepository:
     """Cases in ``cases``."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
 
     async def add(self, case: Case) -> None:
-        self._session.add(
-            CaseRow(
-                case_id=case.case_id,
-                user_id=case.user_id,
-                client_id=case.client_id,
-                title=case.title,
-                case_type=case.case_type,
-                status=case.status.value,
-                created_at=case.created_at,
-                updated_at=case.updated_at,
-                data=dict(case.data),
-            )
-        )
-        await self._session.flush()
+        values = {
+            "case_id": case.case_id,
+            "user_id": case.user_id,
+            "client_id": case.client_id,
+            "title": case.title,
+            "case_type": case.case_type,
+            "status": case.status.value,
+            "created_at": case.created_at,
+            "updated_at": case.updated_at,
+            "data": dict(case.data),
+        }
+        await self._connection.execute(insert(CASES), values)
 
     async def get(self, case_id: UUID) -> Case | None:
-        row = await self._session.get(CaseRow, case_id, populate_existing=True)
+        row = (await self._connection.execute(_GET_CASE, {"case_id": case_id})).first()
         return _case(row) if row else None
 
     async def for_user(self, user_id: int) -> list[Case]:
-        query = select(CaseRow).where(CaseRow.user_id == user_id).order_by(CaseRow.created_at.desc())
-        return [_case(row) for row in await self._session.scalars(query)]
+        query = select(CASES).where(_k.user_id == user_id).order_by(_k.created_at.desc())
+        return [_case(row) for row in await self._connection.execute(query)]
 
     async def update(self, case: Case) -> None:
-        await self._session.execute(
-            update(CaseRow)
-            .where(CaseRow.case_id == case.case_id)
-            .values(title=case.title, status=case.status.value, data=dict(case.data), updated_at=case.updated_at)
-            .execution_options(synchronize_session=False)
-        )
+        values = {"title": case.title, "status": case.status.value, "data": dict(case.data), "updated_at": case.updated_at}
+        await self._connection.execute(_UPDATE_CASE, {"key": case.case_id, **values})
 
     async def delete(self, case_id: UUID) -> None:
-        await self._session.execute(
-            delete(CaseRow).where(CaseRow.case_id == case_id).execution_options(synchronize_session=False)
-        )
+        await self._connection.execute(delete(CASES).where(_k.case_id == case_id))
 
 
 class SqlAlchemyIntakeProgressRepository:
     """Intake progress in ``case_intake_progress``."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
 
     async def add(self, progress: IntakeProgress) -> None:
-        self._session.add(
-            CaseIntakeProgressRow(
-                case_id=progress.case_id,
-                user_id=progress.user_id,
-                current_block=progress.current_block,
-                current_step=progress.current_step,
-                completed_blocks=list(progress.completed_blocks),
-                answers=dict(progress.answers),
-                created_at=progress.created_at,
-                updated_at=progress.updated_at,
-            )
-        )
-        await self._session.flush()
+        values = {
+            "case_id": progress.case_id,
+            "user_id": progress.user_id,
+            "current_block": progress.current_block,
+            "current_step": progress.current_step,
+            "completed_blocks": list(progress.completed_blocks),
+            "answers": dict(progress.answers),
+            "created_at": progress.created_at,
+            "updated_at": progress.updated_at,
+        }
+        await self._connection.execute(insert(PROGRESS), values)
 
     async def get(self, case_id: UUID) -> IntakeProgress | None:
-        row = await self._session.get(CaseIntakeProgressRow, case_id, populate_existing=True)
+        row = (await self._connection.execute(_GET_PROGRESS, {"case_id": case_id})).first()
         return _progress(row) if row else None
 
     async def open_for_user(self, user_id: int) -> IntakeProgress | None:
-        draft_or_missing = ~exists().where(
-            CaseRow.case_id == CaseIntakeProgressRow.case_id, CaseRow.status != CaseStatus.DRAFT.value
-        )
-        query = (
-            select(CaseIntakeProgressRow)
-            .where(CaseIntakeProgressRow.user_id == user_id, draft_or_missing)
-            .order_by(CaseIntakeProgressRow.updated_at.desc())
-            .limit(1)
-        )
-        row = (await self._session.scalars(query)).first()
+        row = (await self._connection.execute(_OPEN_PROGRESS, {"user_id": user_id})).first()
         return _progress(row) if row else None
 
     async def update(self, progress: IntakeProgress) -> None:
-        await self._session.execute(
-            update(CaseIntakeProgressRow)
-            .where(CaseIntakeProgressRow.case_id == progress.case_id)
-            .values(
-                current_block=progress.current_block,
-                current_step=progress.current_step,
-                completed_blocks=list(progress.completed_blocks),
-                answers=dict(progress.answers),
-                updated_at=progress.updated_at,
-            )
-            .execution_options(synchronize_session=False)
-        )
+        values = {
+            "key": progress.case_id,
+            "current_block": progress.current_block,
+            "current_step": progress.current_step,
+            "completed_blocks": list(progress.completed_blocks),
+            "answers": dict(progress.answers),
+            "updated_at": progress.updated_at,
+        }
+        await self._connection.execute(_UPDATE_PROGRESS, values)
 
     async def orphans(self) -> list[IntakeProgress]:
-        missing = ~exists().where(CaseRow.case_id == CaseIntakeProgressRow.case_id)
-        query = select(CaseIntakeProgressRow).where(missing).order_by(CaseIntakeProgressRow.created_at)
-        return [_progress(row) for row in await self._session.scalars(query)]
+        missing = ~exists().where(_k.case_id == _p.case_id)
+        query = select(PROGRESS).where(missing).order_by(_p.created_at)
+        return [_progress(row) for row in await self._connection.execute(query)]
 
     async def for_user(self, user_id: int) -> list[IntakeProgress]:
-        query = (
-            select(CaseIntakeProgressRow)
-            .where(CaseIntakeProgressRow.user_id == user_id)
-            .order_by(CaseIntakeProgressRow.created_at)
-        )
-        return [_progress(row) for row in await self._session.scalars(query)]
+        query = select(PROGRESS).where(_p.user_id == user_id).order_by(_p.created_at)
+        return [_progress(row) for row in await self._connection.execute(query)]
 
     async def delete(self, case_id: UUID) -> None:
-        await self._session.execute(
-            delete(CaseIntakeProgressRow)
-            .where(CaseIntakeProgressRow.case_id == case_id)
-            .execution_options(synchronize_session=False)
-        )
+        await self._connection.execute(delete(PROGRESS).where(_p.case_id == case_id))

@@ -1,4 +1,4 @@
-"""The SQLAlchemy unit of work: one session, one transaction, and the chat lock for each dialect.
+"""The SQLAlchemy unit of work: one Core connection, one transaction, and the chat lock for each dialect.
 
 It is both ports of a step: the engine's :class:`~durabot.engine.ports.UnitOfWork` and the
 :class:`~durabot.engine.ports.Domains` it hands to flows, commands and buttons.
@@ -10,8 +10,8 @@ import contextlib
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from durabot.clock import Clock, utc_now
 from durabot.domain.cases import CaseRepository, IntakeProgressRepository
@@ -33,10 +33,13 @@ def chat_lock_key(chat_id: int) -> int:
     return mixed - (1 << 64) if mixed >= 1 << 63 else mixed
 
 
+_LOCK_CHAT = select(text("pg_advisory_xact_lock(:key)").bindparams(bindparam("key")))
+
+
 class SqlAlchemyUnitOfWork:
     """A transaction over every SQLAlchemy repository; rolled back unless committed."""
 
-    session: AsyncSession
+    connection: AsyncConnection
     conversations: ConversationStore
     inbox: Inbox
     outbox: Outbox
@@ -45,23 +48,22 @@ class SqlAlchemyUnitOfWork:
     intake: IntakeProgressRepository
     user_records: UserRecords
 
-    def __init__(self, database: Database, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(self, database: Database, clock: Clock) -> None:
         self._database = database
-        self._sessions = sessions
         self._clock = clock
         self._exit_stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> Self:
         if self._database.writer_lock is not None:
             await self._exit_stack.enter_async_context(self._database.writer_lock)
-        self.session = await self._exit_stack.enter_async_context(self._sessions())
-        await self.session.begin()
-        self.conversations = SqlAlchemyConversationStore(self.session)
-        self.machines = SqlAlchemyMachineRepository(self.session, self._clock)
-        self.inbox = SqlAlchemyInbox(self.session, self._database.dialect)
-        self.outbox = SqlAlchemyOutbox(self.session)
-        self.cases = SqlAlchemyCaseRepository(self.session)
-        self.intake = SqlAlchemyIntakeProgressRepository(self.session)
+        # commit as you go: the first statement begins the transaction (BEGIN IMMEDIATE on SQLite)
+        self.connection = await self._exit_stack.enter_async_context(self._database.engine.connect())
+        self.conversations = SqlAlchemyConversationStore(self.connection)
+        self.machines = SqlAlchemyMachineRepository(self.connection, self._clock)
+        self.inbox = SqlAlchemyInbox(self.connection, self._database.dialect)
+        self.outbox = SqlAlchemyOutbox(self.connection)
+        self.cases = SqlAlchemyCaseRepository(self.connection)
+        self.intake = SqlAlchemyIntakeProgressRepository(self.connection)
         self.user_records = StoredUserRecords(self.conversations, self.inbox, self.outbox)
         return self
 
@@ -81,13 +83,13 @@ class SqlAlchemyUnitOfWork:
     async def lock_chat(self, chat_id: int) -> None:
         """PostgreSQL: a transaction-scoped advisory lock. SQLite: the write lock taken at BEGIN."""
         if self._database.is_postgresql:
-            await self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": chat_lock_key(chat_id)})
+            await self.connection.execute(_LOCK_CHAT, {"key": chat_lock_key(chat_id)})
 
     async def commit(self) -> None:
-        await self.session.commit()
+        await self.connection.commit()
 
     async def rollback(self) -> None:
-        await self.session.rollback()
+        await self.connection.rollback()
 
 
 class SqlAlchemyUnitOfWorkFactory:
@@ -95,11 +97,10 @@ class SqlAlchemyUnitOfWorkFactory:
 
     def __init__(self, database: Database, clock: Clock = utc_now) -> None:
         self.database = database
-        self._sessions = async_sessionmaker(database.engine, expire_on_commit=False)
         self._clock = clock
 
     def __call__(self) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(self.database, self._sessions, self._clock)
+        return SqlAlchemyUnitOfWork(self.database, self._clock)
 
     def is_conflict(self, error: BaseException) -> bool:
         return availability.is_conflict(error)
