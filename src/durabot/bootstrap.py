@@ -1,8 +1,16 @@
-"""The one place where durabot's concrete parts are chosen and wired together."""
+"""The one place where durabot's concrete parts are chosen and wired together.
+
+:func:`build_app` builds what needs only the settings (database, engine, observers); once the
+service has connected to the Bot API, :func:`build_telegram_parts` builds what talks to it (the
+relay with its rate limits, the webhook server or the poller with its lease).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+from telegram import Bot
 
 from durabot.actions.add_machine import AddMachineActions
 from durabot.actions.intake import IntakeActions
@@ -17,8 +25,19 @@ from durabot.engine.registry import PrivateOnly, Registry
 from durabot.engine.runner import Engine
 from durabot.flows.add_machine import ADD_MACHINE
 from durabot.flows.eb1a_intake import EB1A_INTAKE
+from durabot.observe import Observer, Observers, Wakeups
 from durabot.storage.database import Database
+from durabot.storage.leader import LeaderLease
+from durabot.storage.outbox_queue import RELAY_CONNECTIONS, SqlAlchemyOutboxQueue
+from durabot.storage.relay_workers import RelayWorkers
 from durabot.storage.unit_of_work import SqlAlchemyUnitOfWorkFactory
+from durabot.transport.polling import Poller
+from durabot.transport.rate_limits import RateLimits
+from durabot.transport.rate_share import LIVE_FOR, RateShare
+from durabot.transport.relay import OutboxRelay
+from durabot.transport.telegram import bot_id_of, known_username
+from durabot.transport.telegram_sender import TelegramSender
+from durabot.transport.webhook import WebhookServer
 
 ABOUT = (
     "I take you through your EB-1A case intake, and I keep your equipment library. "
@@ -59,31 +78,113 @@ def build_registry(clock: Clock = utc_now, bot_username: str | None = None) -> R
 
 
 def build_engine(
-    uow_factory: UnitOfWorkFactory, settings: Settings, clock: Clock = utc_now, registry: Registry | None = None
+    uow_factory: UnitOfWorkFactory,
+    settings: Settings,
+    clock: Clock = utc_now,
+    registry: Registry | None = None,
+    observer: Observer | None = None,
 ) -> Engine:
-    """An engine over ``uow_factory`` with the standard registry."""
-    return Engine(uow_factory, registry or build_registry(clock), ttl=settings.state_ttl, clock=clock)
+    """An engine over ``uow_factory`` with the standard registry, reporting to ``observer``."""
+    registry = registry or build_registry(clock)
+    return Engine(
+        uow_factory,
+        registry,
+        ttl=settings.state_ttl,
+        clock=clock,
+        concurrency=settings.processing_concurrency,
+        observer=observer,
+    )
+
+
+def pool_size(settings: Settings) -> int:
+    """Connections the service keeps open: one per step in flight, the relay's, and one each for the lease, the relay's
+    heartbeat and the cleanup."""
+    return settings.processing_concurrency + RELAY_CONNECTIONS + 3
 
 
 @dataclass
 class App:
-    """The wired service: its database, units of work and engine."""
+    """The wired service: its database, units of work, engine and observers.
+
+    Attributes:
+        observers: Everything that watches the service; add one (metrics, say) with ``observers.add``.
+        wakeups: The events the service's loops wait on; one of :attr:`observers`.
+    """
 
     settings: Settings
     database: Database
     uow_factory: SqlAlchemyUnitOfWorkFactory
     engine: Engine
     engine_registry: Registry
+    observers: Observers
+    wakeups: Wakeups
+    clock: Clock = utc_now
 
     async def close(self) -> None:
         """Release the database connections."""
         await self.database.dispose()
 
 
-def build_app(settings: Settings | None = None, clock: Clock = utc_now) -> App:
-    """Wire everything for ``settings`` (read from the environment when not given)."""
+def build_app(settings: Settings | None = None, clock: Clock = utc_now, observers: Iterable[Observer] = ()) -> App:
+    """Wire everything for ``settings`` (read from the environment when not given), reporting to ``observers`` too."""
     settings = settings or Settings()
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, pool_size=pool_size(settings))
     uow_factory = SqlAlchemyUnitOfWorkFactory(database, clock)
     registry = build_registry(clock)
-    return App(settings, database, uow_factory, build_engine(uow_factory, settings, clock, registry), registry)
+    wakeups = Wakeups()
+    watching = Observers([wakeups, *observers])
+    engine = build_engine(uow_factory, settings, clock, registry, watching)
+    return App(settings, database, uow_factory, engine, registry, watching, wakeups, clock)
+
+
+@dataclass
+class TelegramParts:
+    """What talks to Telegram for one connected bot: the relay and its rate share, and the webhook or the poller.
+
+    Attributes:
+        relay: Sends the outbox, within :attr:`rate_share`'s part of the bot's overall rate.
+        rate_share: Heartbeats this relay among the bot's relays and keeps its share of the rate.
+        webhook: The webhook server, when ``WEBHOOK_URL`` is set (not started yet).
+        lease: The right to poll, when polling.
+        new_poller: A fresh poller for each term as leader (its first ``getUpdates`` has no offset), when polling.
+    """
+
+    relay: OutboxRelay
+    rate_share: RateShare
+    webhook: WebhookServer | None = None
+    lease: LeaderLease | None = None
+    new_poller: Callable[[], Poller] | None = None
+
+
+def build_telegram_parts(app: App, bot: Bot) -> TelegramParts:
+    """Wire the relay, and the webhook server or the poller with its lease, for ``bot`` (initialised)."""
+    settings, bot_id = app.settings, bot_id_of(bot.token)
+    overall, per_chat = settings.send_rates
+    limits = RateLimits(overall, per_chat)
+    relay = OutboxRelay(
+        SqlAlchemyOutboxQueue(app.database, app.clock, chat_rate=per_chat),
+        TelegramSender(bot),
+        app.clock,
+        limits=limits,
+        observer=app.observers,
+        wakeups=app.wakeups,
+    )
+    rate_share = RateShare(RelayWorkers(app.database, bot_id, LIVE_FOR, clock=app.clock), limits, overall)
+    if settings.webhook_url:
+        assert settings.webhook_secret is not None  # the settings refuse a webhook URL without one
+        webhook = WebhookServer(
+            app.engine,
+            settings.webhook_url,
+            settings.webhook_secret.get_secret_value(),
+            settings.webhook_listen_host,
+            settings.webhook_listen_port,
+            app.observers,
+            bot_id=bot_id,
+            bot_username=known_username(bot),
+        )
+        return TelegramParts(relay, rate_share, webhook=webhook)
+
+    def new_poller() -> Poller:
+        return Poller(bot, app.engine, app.observers)
+
+    return TelegramParts(relay, rate_share, lease=LeaderLease(app.database), new_poller=new_poller)

@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     state_ttl_hours: float = Field(default=24.0, gt=0)
     cleanup_interval_seconds: float = Field(default=300.0, gt=0)
     inbox_poll_seconds: float = Field(default=0.5, gt=0)
+    processing_concurrency: int = Field(default=4, ge=1, le=64)
     telegram_global_rate: float | None = Field(default=30, ge=0)
     telegram_chat_rate: float | None = Field(default=1, ge=0)
     log_level: LogLevel = "INFO"

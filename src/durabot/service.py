@@ -1,4 +1,7 @@
-"""The long-running service: take updates in, apply them, send replies, expire conversations; stop cleanly."""
+"""The long-running service: take updates in, apply them, send replies, expire conversations; stop cleanly.
+
+It runs and stops what :mod:`durabot.bootstrap` built; it constructs no part itself.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +14,13 @@ from telegram import Bot
 from telegram.error import NetworkError
 
 from durabot.backoff import Backoff
-from durabot.bootstrap import App
+from durabot.bootstrap import App, TelegramParts, build_telegram_parts
 from durabot.errors import DurabotError, OperatorError, cannot_listen
 from durabot.storage.availability import describe, is_unavailable
-from durabot.storage.leader import LeaderLease
 from durabot.storage.migrate import upgrade
-from durabot.storage.outbox_queue import SqlAlchemyOutboxQueue
 from durabot.transport.connect import initialise_bot
-from durabot.transport.polling import ALLOWED_UPDATES, Poller
-from durabot.transport.rate_limits import RateLimits
-from durabot.transport.relay import OutboxRelay
-from durabot.transport.telegram import bot_commands, bot_id_of, known_username, make_bot
-from durabot.transport.telegram_sender import TelegramSender
+from durabot.transport.polling import ALLOWED_UPDATES
+from durabot.transport.telegram import bot_commands, known_username, make_bot
 from durabot.transport.webhook import WebhookServer
 from durabot.waiting import wait_for_any
 
@@ -72,8 +70,6 @@ class Service:
     def __init__(self, app: App, announce: Callable[[str], None] = print) -> None:
         self._app = app
         self._announce = announce
-        self.inbox_wake = asyncio.Event()
-        self.outbox_wake = asyncio.Event()
         self.webhook: WebhookServer | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -94,15 +90,14 @@ class Service:
             bot = await self._connect_bot(stack, stop)
             if bot is None:
                 return
-            app.engine.on_applied = lambda applied: self.outbox_wake.set() if applied.outgoing else None
-            relay_stop, intake_stop = asyncio.Event(), asyncio.Event()
-            limits = RateLimits(*settings.send_rates)
-            relay = OutboxRelay(SqlAlchemyOutboxQueue(app.database), TelegramSender(bot), limits=limits, stop=relay_stop)
+            parts = build_telegram_parts(app, bot)
+            relay, intake_stop, share_stop = parts.relay, asyncio.Event(), asyncio.Event()
             tasks = {
-                "relay": asyncio.create_task(relay.run(self.outbox_wake)),
+                "relay": asyncio.create_task(relay.run()),
+                "send_rate": asyncio.create_task(parts.rate_share.run(share_stop)),
                 "processing": asyncio.create_task(self._process(stop)),
                 "cleanup": asyncio.create_task(_every(settings.cleanup_interval_seconds, app.engine.cleanup, "cleanup", stop)),
-                "intake": asyncio.create_task(self._intake(bot, intake_stop)),
+                "intake": asyncio.create_task(self._intake(bot, parts, intake_stop)),
             }
             log.info("service.started", database=app.database.dialect, mode="webhook" if settings.webhook_url else "polling")
             ended = await _first_to_end(tasks, stop)
@@ -117,9 +112,11 @@ class Service:
             if self.webhook is not None:
                 await self.webhook.stop()
             await asyncio.gather(tasks["processing"], tasks["cleanup"], return_exceptions=True)
-            relay_stop.set()
+            relay.stop()
             await asyncio.gather(tasks["relay"], return_exceptions=True)
             await relay.flush(FLUSH_SECONDS)
+            share_stop.set()  # unregistered only now: the flush above still sent within this relay's share
+            await asyncio.gather(tasks["send_rate"], return_exceptions=True)
         log.info("service.stopped")
         if ended is not None:
             name, task = ended
@@ -192,38 +189,37 @@ class Service:
         log.info("service.bot_ready", username=bot.username, api=base_url)
         return bot
 
-    async def _intake(self, bot: Bot, stop: asyncio.Event) -> None:
+    async def _intake(self, bot: Bot, parts: TelegramParts, stop: asyncio.Event) -> None:
         """Take updates in: the webhook server, or a poller once this process holds the polling lease."""
-        settings, engine = self._app.settings, self._app.engine
-        if settings.webhook_url:
-            assert settings.webhook_secret is not None
-            secret = settings.webhook_secret.get_secret_value()
-            self.webhook = WebhookServer(
-                engine, settings.webhook_url, secret,
-                settings.webhook_listen_host, settings.webhook_listen_port, self.inbox_wake.set,
-                bot_id=bot_id_of(bot.token), bot_username=known_username(bot),
-            )
+        settings = self._app.settings
+        if parts.webhook is not None:
+            assert settings.webhook_url is not None and settings.webhook_secret is not None
+            self.webhook = parts.webhook
             await self.webhook.start()
+            secret = settings.webhook_secret.get_secret_value()
             await bot.set_webhook(settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
             await stop.wait()
             return
-        await self._poll_while_leader(bot, stop)
+        await self._poll_while_leader(bot, parts, stop)
 
-    async def _poll_while_leader(self, bot: Bot, stop: asyncio.Event) -> None:
+    async def _poll_while_leader(self, bot: Bot, parts: TelegramParts, stop: asyncio.Event) -> None:
         """Poll whenever this process holds the lease; step down when it is lost and wait to take it again."""
-        lease, backoff = LeaderLease(self._app.database), Backoff(first=1.0, cap=30.0)
+        assert parts.lease is not None and parts.new_poller is not None
+        lease, observer, backoff = parts.lease, self._app.observers, Backoff(first=1.0, cap=30.0)
         while await lease.acquire(stop):
             pause = 0.0
+            observer.leadership_changed(polling=True)
             try:
                 await bot.delete_webhook(drop_pending_updates=False)
                 log.info("polling.started")
-                await Poller(bot, self._app.engine, self.inbox_wake.set).run(stop, lease)
+                await parts.new_poller().run(stop, lease)
                 backoff.reset()
             except NetworkError as error:
                 pause = backoff.next()
                 log.warning("polling.start_failed", error=str(error), retry_in=pause)
             finally:
                 await lease.release()
+                observer.leadership_changed(polling=False)
             if not stop.is_set():
                 log.warning("polling.stepped_down")
                 await wait_for_any(stop, timeout=pause)
@@ -234,10 +230,10 @@ class Service:
         While the database cannot be reached the pause grows (updates stay pending meanwhile);
         an update stored by this process's poller ends the pause early.
         """
-        engine, poll = self._app.engine, self._app.settings.inbox_poll_seconds
+        engine, poll, wake = self._app.engine, self._app.settings.inbox_poll_seconds, self._app.wakeups.inbox
         backoff = Backoff(first=0.5, cap=5.0)
         while not stop.is_set():
-            self.inbox_wake.clear()
+            wake.clear()
             pause = poll
             try:
                 await engine.process_pending(stop=stop)
@@ -245,4 +241,4 @@ class Service:
             except Exception as error:
                 pause = max(poll, backoff.next())
                 _log_task_failure("processing", error, pause)
-            await wait_for_any(stop, self.inbox_wake, timeout=pause)
+            await wait_for_any(stop, wake, timeout=pause)

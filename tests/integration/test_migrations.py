@@ -76,7 +76,7 @@ async def test_upgrade_is_idempotent(unmigrated_db: ScratchDatabase) -> None:
         await upgrade(database)
         first = await current_revision(database)
         await upgrade(database)
-        assert await current_revision(database) == first == "0005"
+        assert await current_revision(database) == first == "0006"
     finally:
         await database.dispose()
 

@@ -92,12 +92,12 @@ async def test_a_relay_that_cannot_reach_the_database_warns_and_backs_off_instea
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     database = Database(f"postgresql://postgres@127.0.0.1:{port}/nowhere")
-    stop, wake = asyncio.Event(), asyncio.Event()
+    stop = asyncio.Event()
     try:
         async with relay_rig() as rig:
             relay = OutboxRelay(SqlAlchemyOutboxQueue(database), rig.sender, stop=stop)
             with structlog.testing.capture_logs() as logs:
-                running = asyncio.create_task(relay.run(wake))
+                running = asyncio.create_task(relay.run())
                 deadline = asyncio.get_running_loop().time() + 60  # a hang guard
                 while len([e for e in logs if e["event"] == "relay.database_unavailable"]) < 2:
                     assert asyncio.get_running_loop().time() < deadline, logs

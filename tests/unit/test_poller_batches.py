@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
+from durabot.engine.events import Event
 from durabot.engine.runner import Engine
 from durabot.testing import FakeUnitOfWorkFactory
 from durabot.transport.polling import UNUSABLE_BATCH_PAUSE_SECONDS, Poller
 from durabot.transport.telegram import make_bot
 from tests.fake_bot_api import FakeBotApi
+from tests.recorder import Recorder
 
 BOT_ID = 777001
 USERNAME = "PollBot"
@@ -92,3 +95,16 @@ async def test_a_batch_with_no_usable_update_leaves_the_offset_where_it_was(
     assert poller.offset == 21
     assert api.offsets == [None, 21]
     assert [row[1] for row in stored(factory)] == [20]
+
+
+async def test_each_stored_batch_is_reported_with_how_many_updates_were_new_and_how_many_still_wait(
+    api: FakeBotApi, engine: Engine
+) -> None:
+    await engine.receive([dataclasses.replace(Event.message(1, 6, 6, "/library"), bot_id=BOT_ID)])  # chat 6 has a backlog
+    recorder = Recorder()
+    api.results += [[text_update(40), text_update(41, chat_id=6)], [text_update(40)]]
+    async with make_bot(f"{BOT_ID}:poll-token", api.url) as bot:
+        poller = Poller(bot, engine, recorder, long_poll_seconds=0)
+        assert await poller.poll_once() == 2
+        assert await poller.poll_once() == 0
+    assert recorder.of("updates_stored") == [(2, 1), (0, 0)], "chat 5's update was applied at once, chat 6's waits"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 
 from durabot.clock import FakeClock
+from durabot.engine.runner import Applied
+from durabot.observe import Wakeups
 from durabot.outbox import OutboxStatus
 from durabot.replies import Button, CallbackAnswer, Document, Reply
 from durabot.testing import FakeSender, InMemoryOutboxQueue, QueuedMessage
@@ -14,6 +17,7 @@ from durabot.transport.rate_limits import RateLimits
 from durabot.transport.relay import MAX_ATTEMPTS, OutboxRelay
 from durabot.transport.sender import FloodControlError, PermanentSendError, TransientSendError
 from durabot.transport.telegram import MAX_MESSAGE_LENGTH
+from tests.recorder import Recorder
 
 CHAT, OTHER_CHAT = 501, 502
 
@@ -197,3 +201,40 @@ async def test_a_row_no_message_can_be_read_from_is_dead_lettered_without_a_call
     assert sender.calls == 0
     assert row(queue, item_id).status == OutboxStatus.DEAD
     assert "unknown outbox method 'send_pigeon'" in (row(queue, item_id).last_error or "")
+
+
+async def test_the_observer_hears_each_delivery_each_retry_and_each_dead_letter(
+    queue: InMemoryOutboxQueue, sender: FakeSender, clock: FakeClock
+) -> None:
+    recorder = Recorder()
+    relay = OutboxRelay(queue, sender, clock, limits=RateLimits(None, None), quick_retry_pause=0, observer=recorder)
+    queue.put(CHAT, Reply("flooded"), Reply("rejected"))
+    queue.put(OTHER_CHAT, CallbackAnswer("cb-1", None))
+    sender.fail(FloodControlError(timedelta(seconds=1), "Flood control exceeded. Retry in 1 seconds"))
+    assert await relay.relay_once() == 2
+    clock.advance(seconds=1)
+    sender.fail(None, PermanentSendError("BadRequest: Message text is empty"))
+    assert await relay.relay_once() == 1
+    assert await relay.relay_once() == 1
+    assert sorted(recorder.calls) == [
+        ("message_sent", "answer_callback"),
+        ("message_sent", "send_message"),
+        ("send_failed", "send_message", False),
+        ("send_failed", "send_message", True),
+    ]
+
+
+async def test_run_wakes_when_the_wakeups_say_replies_were_committed_and_returns_once_stopped(
+    queue: InMemoryOutboxQueue, sender: FakeSender, clock: FakeClock
+) -> None:
+    wakeups = Wakeups()
+    relay = OutboxRelay(queue, sender, clock, limits=RateLimits(None, None), wakeups=wakeups)
+    running = asyncio.create_task(relay.run(idle_seconds=3600))  # without a wakeup it would sleep for an hour
+    async with asyncio.timeout(10):  # a hang guard
+        await asyncio.sleep(0.05)  # the relay found nothing and waits
+        queue.put(CHAT, Reply("hello"))
+        wakeups.update_applied(Applied(1, "applied", (Reply("hello"),)))
+        while sender.texts() != ["hello"]:
+            await asyncio.sleep(0.01)
+        relay.stop()
+        await running

@@ -8,7 +8,7 @@ import pytest
 from aiolimiter import AsyncLimiter
 
 from durabot.config import Settings
-from durabot.transport.rate_limits import RateLimits
+from durabot.transport.rate_limits import AdjustableRate, RateLimits
 
 TOKEN = "123456:ABC-token"
 
@@ -47,7 +47,7 @@ def test_lifted_limits_never_wait() -> None:
 
 def test_set_limits_allow_their_rate_overall_per_private_chat_and_twenty_a_minute_per_group() -> None:
     limits = RateLimits(30, 0.5)
-    assert isinstance(limits.overall, AsyncLimiter) and (limits.overall.max_rate, limits.overall.time_period) == (30, 1)
+    assert isinstance(limits.overall, AdjustableRate) and (limits.overall.per_second, limits.overall.burst) == (30, 30)
     private = limits.chat(7)
     assert isinstance(private, AsyncLimiter) and (private.max_rate, private.time_period) == (1, 2)
     assert limits.chat(7) is private, "a chat keeps its limiter"

@@ -17,6 +17,7 @@ from durabot.engine.events import Event, Received
 from durabot.engine.runner import Engine
 from durabot.testing import FakeUnitOfWork, FakeUnitOfWorkFactory, InMemoryInbox
 from durabot.transport.webhook import SECRET_HEADER, WebhookServer
+from tests.recorder import Recorder
 
 SECRET = "s3cret-Token_1"
 PATH = "/telegram/webhook"
@@ -187,6 +188,9 @@ class EventRefusingInbox(InMemoryInbox):
             raise ValueError("invalid byte sequence")
         return await super().add(items, now, raw)
 
+    async def record(self, item: Event, now: datetime, raw: Any, outcome: str, error: str | None = None) -> None:
+        raise ValueError("invalid byte sequence")
+
 
 class EventRefusingUnitOfWork(FakeUnitOfWork):
     def _rebind(self) -> None:
@@ -211,3 +215,21 @@ async def test_an_update_the_database_refuses_is_kept_as_ignored_and_answered_20
     assert stored(factory) == [(BOT_ID, 16, "ignored", "refused by the database: ValueError")]
     [record] = factory.data.inbox.values()
     assert (record.chat_id, record.event) == (GROUP["id"], None)
+
+
+async def test_each_committed_update_is_reported_to_the_observer_and_a_refused_request_is_not(
+    http: aiohttp.ClientSession, engine: Engine, factory: FakeUnitOfWorkFactory
+) -> None:
+    recorder = Recorder()
+    webhook = WebhookServer(
+        engine, f"https://bot.example{PATH}", SECRET, "127.0.0.1", 0, recorder, bot_id=BOT_ID, bot_username="DuraBot_bot"
+    )
+    await webhook.start()
+    try:
+        assert await post(http, webhook, json.dumps(update(20)).encode()) == 200
+        assert await post(http, webhook, json.dumps(update(20)).encode()) == 200, "a redelivery"
+        assert await post(http, webhook, json.dumps(update(21)).encode(), secret="wrong") == 403
+        assert await post(http, webhook, json.dumps(update(22, text="/library@OtherBot")).encode()) == 200
+    finally:
+        await webhook.stop()
+    assert recorder.of("updates_stored") == [(1, 0), (0, 0), (1, 0)], "applied at once, a duplicate, one ignored"

@@ -20,6 +20,8 @@ from durabot.config import normalise_database_url
 from durabot.errors import ConfigurationError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+POOL_OVERFLOW = 4
+"""Connections opened beyond the pool's size for a burst (the CLI, a slow step), closed when returned."""
 
 
 class Database:
@@ -29,12 +31,19 @@ class Database:
     lock is taken before anything is read) and, within one process, transactions
     queue on an asyncio lock instead of spinning on SQLite's busy handler.
 
+    Args:
+        url: The database to open.
+        pool_size: How many connections the pool keeps open (SQLAlchemy's default, 5, when not given).
+        engine_options: Passed to SQLAlchemy's ``create_async_engine``.
+
     Raises:
         ConfigurationError: a SQLite file is asked for in a folder that does not exist.
     """
 
-    def __init__(self, url: str, **engine_options: Any) -> None:
+    def __init__(self, url: str, pool_size: int | None = None, **engine_options: Any) -> None:
         self.url = normalise_database_url(url)
+        if pool_size is not None:  # connections kept open; a few more may open for a burst, then close
+            engine_options = {"pool_size": pool_size, "max_overflow": POOL_OVERFLOW, **engine_options}
         self.dialect = make_url(self.url).get_backend_name()
         if self.is_sqlite:
             _require_sqlite_folder(self.url)

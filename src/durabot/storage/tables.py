@@ -230,3 +230,15 @@ class ConversationTombstoneRow(Base):
     conversation_type: Mapped[str] = mapped_column(String(64))
     expired_at: Mapped[datetime]
     created_at: Mapped[datetime]
+
+
+class RelayWorkerRow(Base):
+    """A relay of a bot that says it is alive; the bot's live relays split its overall send rate (migration 0006)."""
+
+    __tablename__ = "relay_workers"
+    __table_args__ = (Index(None, "bot_id", "heartbeat_at"),)
+
+    bot_id: Mapped[int] = mapped_column(primary_key=True)
+    worker_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import structlog
@@ -15,6 +14,7 @@ from telegram.warnings import PTBUserWarning
 from durabot.backoff import Backoff
 from durabot.engine.runner import Engine
 from durabot.failpoints import failpoint
+from durabot.observe import BaseObserver, Observer
 from durabot.storage.availability import describe, is_unavailable
 from durabot.transport.telegram import bot_id_of, known_username
 from durabot.transport.updates import read_batch
@@ -53,19 +53,26 @@ class Poller:
     once that batch is committed, so a crash at any moment loses no update; updates
     stored before a crash come again and are recognised by their ``update_id``. The
     first request of a process has no offset: Telegram then resends what it still holds.
+
+    Args:
+        bot: The Bot API client to poll with.
+        engine: Stores (and where it can, applies) each batch.
+        observer: Told of every stored batch (:meth:`~durabot.observe.Observer.updates_stored`).
+        long_poll_seconds: How long one ``getUpdates`` waits for updates.
+        max_backoff_seconds: The longest pause after failures.
     """
 
     def __init__(
         self,
         bot: Bot,
         engine: Engine,
-        on_stored: Callable[[], None] = lambda: None,
+        observer: Observer | None = None,
         long_poll_seconds: int = 25,
         max_backoff_seconds: float = 30,
     ) -> None:
         self._bot = bot
         self._engine = engine
-        self._on_stored = on_stored
+        self._observer = observer or BaseObserver()
         self._long_poll = long_poll_seconds
         self._max_backoff = max_backoff_seconds
         self.offset: int | None = None
@@ -147,7 +154,6 @@ class Poller:
         log.info(
             "polling.batch_stored", received=len(batch), new=intake.new, waiting=intake.waiting, next_offset=self.offset
         )
-        if intake.waiting:
-            self._on_stored()
+        self._observer.updates_stored(intake.new, intake.waiting)
         return intake.new
 

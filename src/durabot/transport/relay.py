@@ -11,6 +11,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from durabot.backoff import Backoff
 from durabot.clock import Clock, utc_now
 from durabot.failpoints import failpoint
+from durabot.observe import BaseObserver, Observer, Wakeups
 from durabot.outbox import OutboxItem, OutboxQueue, OutboxUnavailableError
 from durabot.replies import CallbackAnswer, Document, Reply
 from durabot.transport.rate_limits import RateLimits
@@ -50,7 +51,9 @@ class OutboxRelay:
         batch: At most this many rows (one per chat) per claim.
         quick_retries: Attempts of one call before a network error or 5xx is left for later.
         quick_retry_pause: Scale of the random pause between those attempts, in seconds (0 in tests).
-        stop: Set when the relay should stop; it then only finishes recording what it sent.
+        stop: Set when the relay should stop (or call :meth:`stop`); it then only finishes recording what it sent.
+        observer: Told of each delivery and each failure.
+        wakeups: Their ``outbox`` event says new rows were committed in this process (see :meth:`run`).
     """
 
     def __init__(
@@ -64,6 +67,8 @@ class OutboxRelay:
         quick_retries: int = 3,
         quick_retry_pause: float = 0.25,
         stop: asyncio.Event | None = None,
+        observer: Observer | None = None,
+        wakeups: Wakeups | None = None,
     ) -> None:
         self._queue = queue
         self._sender = sender
@@ -74,9 +79,15 @@ class OutboxRelay:
         self._quick_retries = quick_retries
         self._quick_retry_pause = quick_retry_pause
         self._stop = stop or asyncio.Event()
+        self._observer = observer or BaseObserver()
+        self._wakeups = wakeups or Wakeups()
 
-    async def run(self, wake: asyncio.Event, idle_seconds: float = 0.5) -> None:
-        """Send until ``stop`` is set; ``wake`` says new rows were committed in this process.
+    def stop(self) -> None:
+        """Ask :meth:`run` to return once the sends in hand are recorded."""
+        self._stop.set()
+
+    async def run(self, idle_seconds: float = 0.5) -> None:
+        """Send until stopped; when there is nothing to send, wait ``idle_seconds`` or until the wakeups' outbox is set.
 
         While the database cannot be reached the relay logs a WARNING and tries again after a
         growing pause; any other failure is logged with its traceback and retried the same way.
@@ -95,6 +106,7 @@ class OutboxRelay:
                 continue
             backoff.reset()
             if sent == 0:
+                wake = self._wakeups.outbox
                 wake.clear()
                 await wait_for_any(self._stop, wake, timeout=idle_seconds)
 
@@ -148,6 +160,7 @@ class OutboxRelay:
             wait = flood.retry_after
             log.warning("relay.flood_wait", outbox_id=item.id, chat_id=item.chat_id, seconds=wait.total_seconds())
             await self._queue.retry_at(item.id, self._clock() + wait, str(flood))
+            self._observer.send_failed(item.method, gave_up=False)
         except TransientSendError as error:
             await self._retry_later_or_give_up(item, error)
         except Exception as error:  # permanent, undecodable, or unforeseen: retrying cannot help
@@ -155,6 +168,7 @@ class OutboxRelay:
         else:
             failpoint("relay.after_send")
             await self._record_sent(item)
+            self._observer.message_sent(item.method)
         finally:
             in_flight.discard(item.id)
 
@@ -165,11 +179,13 @@ class OutboxRelay:
         delay = min(timedelta(seconds=2**item.attempts), RETRY_LATER_CAP)
         log.warning("relay.retry_later", outbox_id=item.id, error=str(error), seconds=delay.total_seconds())
         await self._queue.retry_at(item.id, self._clock() + delay, str(error))
+        self._observer.send_failed(item.method, gave_up=False)
 
     async def _dead_letter(self, item: OutboxItem, error: Exception) -> None:
         reason = str(error) if isinstance(error, SendError) else f"{type(error).__name__}: {error}"
         log.error("relay.dead_letter", outbox_id=item.id, chat_id=item.chat_id, error=reason)
         await self._queue.dead_letter(item.id, reason)
+        self._observer.send_failed(item.method, gave_up=True)
 
     async def _record_sent(self, item: OutboxItem) -> None:
         """Record a delivery, retrying until the database takes it, so the message is not sent again.

@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
 
 from durabot.engine.events import IgnoredUpdate, Received
-from durabot.engine.runner import Engine
+from durabot.engine.runner import Engine, Intake
 from durabot.errors import cannot_listen
+from durabot.observe import BaseObserver, Observer
 from durabot.storage.availability import describe, is_unavailable
 from durabot.transport.updates import event_from_update
 
@@ -67,7 +67,7 @@ class WebhookServer:
         secret: The secret Telegram sends in :data:`SECRET_HEADER`.
         host: The address to listen on.
         port: The port to listen on; 0 picks a free one (see :attr:`port`).
-        on_stored: Called after a new update is committed.
+        observer: Told of every update committed (:meth:`~durabot.observe.Observer.updates_stored`).
         bot_id: The receiving bot's id (the number before the colon of its token).
         bot_username: The receiving bot's username, to ignore commands addressed to other bots.
         request_timeout: Seconds a client may take for its headers, and then for its body.
@@ -80,7 +80,7 @@ class WebhookServer:
         secret: str,
         host: str,
         port: int,
-        on_stored: Callable[[], None] = lambda: None,
+        observer: Observer | None = None,
         *,
         bot_id: int = 0,
         bot_username: str | None = None,
@@ -89,7 +89,7 @@ class WebhookServer:
         self._engine = engine
         self._secret = secret.encode()
         self._host = host
-        self._on_stored = on_stored
+        self._observer = observer or BaseObserver()
         self._bot_id = bot_id
         self._bot_username = bot_username
         self._request_timeout = request_timeout
@@ -157,29 +157,27 @@ class WebhookServer:
             log.warning("webhook.rejected", reason="no usable update_id", shape=type(raw).__name__)
             return _answer(400, "not a Telegram update")
         try:
-            waiting = await self._store(item, raw)
+            intake = await self._store(item, raw)
         except Exception as error:
             if is_unavailable(error):
                 log.warning("webhook.database_unavailable", update_id=item.update_id, error=describe(error))
                 return _answer(503, "try again later")
             log.error("webhook.store_failed", update_id=item.update_id, error=describe(error))
             return _answer(500, "could not store the update")
-        if waiting:
-            self._on_stored()
+        self._observer.updates_stored(intake.new, intake.waiting)
         return _answer(200)
 
-    async def _store(self, item: Received, raw: object) -> bool:
-        """Commit ``item`` with its raw JSON, applied at once where it can be; whether it still waits to be applied.
+    async def _store(self, item: Received, raw: object) -> Intake:
+        """Commit ``item`` with its raw JSON, applied at once where it can be; whether it was new and still waits.
 
         If the database refuses it (not for being down), its identity alone is stored, as ignored.
         """
         try:
-            return (await self._engine.take_in([item], {item.update_id: raw})).waiting > 0
+            return await self._engine.take_in([item], {item.update_id: raw})
         except Exception as error:
             if is_unavailable(error):
                 raise
             log.error("webhook.update_refused", update_id=item.update_id, error=describe(error))
             reason = f"refused by the database: {describe(error)}"
         refused = IgnoredUpdate(item.update_id, reason, item.bot_id, item.chat_id, item.user_id)
-        await self._engine.receive([refused])
-        return False
+        return Intake(new=await self._engine.receive([refused]), waiting=0)
