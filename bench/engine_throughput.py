@@ -82,14 +82,31 @@ async def store_conversations(database: Database, count: int) -> float:
     return time.perf_counter() - started
 
 
+TRANSACTION_CONTROL = ("BEGIN;", "COMMIT;", "ROLLBACK;")
+
+
 class StatementCounter:
-    """Counts what SQLAlchemy sends on an engine: statements, and transactions begun, committed and rolled back."""
+    """Counts what is sent on an engine: statements, and transactions begun, committed and rolled back.
+
+    SQLAlchemy's events see its own statements; on PostgreSQL the step's own statements go through
+    asyncpg directly (``storage/pg_step.py``), so asyncpg's query logger counts those.
+    """
 
     def __init__(self, database: Database) -> None:
         self.counts: Counter[str] = Counter()
         sync_engine = database.engine.sync_engine
         for name in ("before_cursor_execute", "begin", "commit", "rollback"):
             event.listen(sync_engine, name, self._counter(name))
+        event.listen(sync_engine, "connect", self._watch_driver)
+
+    def _watch_driver(self, dbapi_connection: Any, _record: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if hasattr(driver, "add_query_logger"):
+            driver.add_query_logger(self._count_driver_statement)
+
+    def _count_driver_statement(self, record: Any) -> None:
+        if record.query not in TRANSACTION_CONTROL:  # BEGIN and COMMIT are counted by SQLAlchemy's events
+            self.counts["driver_statements"] += 1
 
     def _counter(self, name: str) -> Any:
         def count(*_args: Any, **_kwargs: Any) -> None:
@@ -101,7 +118,7 @@ class StatementCounter:
         """The totals so far, under short names."""
         counts = self.counts
         return {
-            "statements": counts["before_cursor_execute"],
+            "statements": counts["before_cursor_execute"] + counts["driver_statements"],
             "begins": counts["begin"],
             "commits": counts["commit"],
             "rollbacks": counts["rollback"],

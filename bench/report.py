@@ -28,9 +28,9 @@ CEILING_OF = {
 
 LEGEND = """\
 ops: steps (Engine.handle calls) or committed transactions. CPU: this process, every thread (not the PostgreSQL server's).
-stmts / txns / trips per step, as SQLAlchemy's connection events count them: statements; transactions begun; statements
-+ BEGIN + COMMIT + ROLLBACK (asyncpg's statement preparation on a cache miss is not counted; on SQLite, BEGIN IMMEDIATE
-is one of the statements). ÷ceiling and every ratio below: the median of the ratios within each round."""
+stmts / txns / trips per step, as SQLAlchemy's connection events and (for the step's own statements on PostgreSQL)
+asyncpg's query logger count them: statements; transactions begun; statements + BEGIN + COMMIT + ROLLBACK (asyncpg's
+statement preparation on a cache miss is not counted; on SQLite, BEGIN IMMEDIATE is one of the statements). ÷ceiling and every ratio below: the median of the ratios within each round."""
 
 
 @dataclass

@@ -78,7 +78,7 @@ class SqlAlchemyInbox:
         return len((await self._connection.execute(self._insert_new, new)).all())
 
     async def arrival(self, item: Event, raw: Any = None) -> Arrival:
-        self._arriving = (item, _content(item, raw))
+        self._arriving = (item, stored_content(item, raw))
         parameters = {"bot_id": item.bot_id, "update_id": item.update_id, "chat_id": item.chat_id}
         rows = (await self._connection.execute(_ARRIVAL, parameters)).all()
         known = {row.fingerprint for row in rows if not row.waiting}
@@ -151,15 +151,15 @@ class SqlAlchemyInbox:
         return int(result.rowcount)
 
 
-def _content(item: Received, raw: Any) -> tuple[Any, str]:
+def stored_content(item: Received, raw: Any) -> tuple[Any, str]:
     """What is stored of an update's JSON (what PostgreSQL can't store replaced), and its fingerprint."""
     content = storable_json(raw if raw is not None else _default_raw(item))
     return content, fingerprint(content)
 
 
 def _inbox_row(item: Received, now: datetime, raw: Any, content: tuple[Any, str] | None = None) -> dict[str, Any]:
-    """The ``telegram_updates`` values of one received update (``content``: its :func:`_content`, if known)."""
-    stored, digest = content or _content(item, raw)
+    """The ``telegram_updates`` values of one received update (``content``: its :func:`stored_content`, if known)."""
+    stored, digest = content or stored_content(item, raw)
     row: dict[str, Any] = {
         "bot_id": item.bot_id,
         "update_id": item.update_id,

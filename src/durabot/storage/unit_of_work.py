@@ -10,7 +10,8 @@ import contextlib
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import bindparam, select, text
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import bindparam, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from durabot.clock import Clock, utc_now
@@ -22,6 +23,7 @@ from durabot.storage import availability
 from durabot.storage.case_repositories import SqlAlchemyCaseRepository, SqlAlchemyIntakeProgressRepository
 from durabot.storage.database import Database
 from durabot.storage.inbox import SqlAlchemyInbox
+from durabot.storage.pg_step import PgStepConversations, PgStepInbox, PgStepOutbox
 from durabot.storage.repositories import SqlAlchemyConversationStore, SqlAlchemyMachineRepository, SqlAlchemyOutbox
 
 CHAT_LOCK_NAMESPACE = 0x64_75_72_61  # "dura": keeps our advisory-lock keys apart from other applications'
@@ -34,6 +36,7 @@ def chat_lock_key(chat_id: int) -> int:
 
 
 _LOCK_CHAT = select(text("pg_advisory_xact_lock(:key)").bindparams(bindparam("key")))
+_BEGIN = select(literal(1))
 
 
 class SqlAlchemyUnitOfWork:
@@ -58,10 +61,16 @@ class SqlAlchemyUnitOfWork:
             await self._exit_stack.enter_async_context(self._database.writer_lock)
         # commit as you go: the first statement begins the transaction (BEGIN IMMEDIATE on SQLite)
         self.connection = await self._exit_stack.enter_async_context(self._database.engine.connect())
-        self.conversations = SqlAlchemyConversationStore(self.connection)
+        self._driver_connection: asyncpg.Connection | None = None
+        if self._database.is_postgresql:  # the step's own statements go through the driver (see pg_step)
+            self.conversations = PgStepConversations(self._driver, self.connection)
+            self.inbox = PgStepInbox(self._driver, self.connection, self._database.dialect)
+            self.outbox = PgStepOutbox(self._driver, self.connection)
+        else:
+            self.conversations = SqlAlchemyConversationStore(self.connection)
+            self.inbox = SqlAlchemyInbox(self.connection, self._database.dialect)
+            self.outbox = SqlAlchemyOutbox(self.connection)
         self.machines = SqlAlchemyMachineRepository(self.connection, self._clock)
-        self.inbox = SqlAlchemyInbox(self.connection, self._database.dialect)
-        self.outbox = SqlAlchemyOutbox(self.connection)
         self.cases = SqlAlchemyCaseRepository(self.connection)
         self.intake = SqlAlchemyIntakeProgressRepository(self.connection)
         self.user_records = StoredUserRecords(self.conversations, self.inbox, self.outbox)
@@ -84,6 +93,15 @@ class SqlAlchemyUnitOfWork:
         """PostgreSQL: a transaction-scoped advisory lock. SQLite: the write lock taken at BEGIN."""
         if self._database.is_postgresql:
             await self.connection.execute(_LOCK_CHAT, {"key": chat_lock_key(chat_id)})
+
+    async def _driver(self) -> asyncpg.Connection:
+        """The asyncpg connection under this unit of work, inside its transaction (begun through SQLAlchemy if need be)."""
+        if not self.connection.in_transaction():
+            await self.connection.execute(_BEGIN)  # SQLAlchemy's driver adapter begins with its first statement
+        if self._driver_connection is None:
+            self._driver_connection = (await self.connection.get_raw_connection()).driver_connection
+        assert self._driver_connection is not None
+        return self._driver_connection
 
     async def commit(self) -> None:
         await self.connection.commit()
