@@ -9,6 +9,7 @@ import pytest
 from telegram import Bot
 
 from durabot.sandbox import Sandbox, SandboxClient
+from durabot.transport.telegram import make_bot
 
 TOKEN = "123456:sandbox-test-token"
 CHAT = 1001
@@ -27,8 +28,8 @@ async def sandbox() -> AsyncIterator[Sandbox]:
 
 
 def bot_on(sandbox: Sandbox, token: str = TOKEN) -> Bot:
-    """A real python-telegram-bot client pointed at the sandbox."""
-    return Bot(token, base_url=f"{sandbox.url}/bot", base_file_url=f"{sandbox.url}/file/bot")
+    """A real python-telegram-bot client pointed at the sandbox, built as the service builds its own (on aiohttp)."""
+    return make_bot(token, sandbox.url)
 
 
 @pytest.fixture

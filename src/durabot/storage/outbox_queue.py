@@ -216,7 +216,7 @@ class SqlAlchemyOutboxQueue:
         if self._pace is not None:
             values |= {"chat_paced_since": now - self._pace, "group_paced_since": now - GROUP_PACE}
         with unavailable_as_port_error():
-            async with self._transaction() as connection:
+            async with self._one_statement() as connection:
                 rows = (await connection.execute(self._claim, values)).all()
         items = [OutboxItem(r.id, r.chat_id, r.method, r.payload, r.attempts) for r in rows]
         return sorted(items, key=lambda item: item.id)
@@ -226,7 +226,7 @@ class SqlAlchemyOutboxQueue:
         if not item_ids:
             return
         with unavailable_as_port_error():
-            async with self._transaction() as connection:
+            async with self._one_statement() as connection:
                 await connection.execute(_EXTEND_LEASE, {"ids": list(item_ids), "lease_until": self._clock() + lease})
 
     async def mark_sent(self, item_id: int) -> None:
@@ -252,14 +252,24 @@ class SqlAlchemyOutboxQueue:
     ) -> None:
         values = {"item_id": item_id, "new_status": status.value, "retry_at": retry_at, "delivered_at": sent_at, "error": error}
         with unavailable_as_port_error():
-            async with self._transaction() as connection:
+            async with self._one_statement() as connection:
                 await connection.execute(_RECORD, values)
 
 
     @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
-        async with self._gate, self._database.transaction() as connection:
-            yield connection
+    async def _one_statement(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for one of the queue's operations, each of which is a single statement.
+
+        On PostgreSQL the statement commits on its own (autocommit: no BEGIN and COMMIT round trips);
+        on SQLite it runs in a transaction of its own, which takes the write lock first.
+        """
+        async with self._gate:
+            if self._database.is_postgresql:
+                async with self._database.engine.connect() as connection:
+                    yield await connection.execution_options(isolation_level="AUTOCOMMIT")
+            else:
+                async with self._database.transaction() as connection:
+                    yield connection
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram import Bot, BotCommand
 
 from durabot.engine.registry import Registry
+from durabot.transport.aiohttp_request import AiohttpRequest
 
 MAX_MESSAGE_LENGTH = 4096
 
@@ -12,7 +13,13 @@ MAX_MESSAGE_LENGTH = 4096
 def make_bot(token: str, api_base_url: str) -> Bot:
     """A Bot API client for ``token`` on the server at ``api_base_url`` (Telegram's or a compatible one)."""
     root = api_base_url.rstrip("/")
-    return Bot(token, base_url=f"{root}/bot", base_file_url=f"{root}/file/bot")
+    return Bot(
+        token,
+        base_url=f"{root}/bot",
+        base_file_url=f"{root}/file/bot",
+        request=AiohttpRequest(),
+        get_updates_request=AiohttpRequest(connections=1),
+    )
 
 
 def bot_id_of(token: str) -> int:
