@@ -55,6 +55,16 @@ _MARK_DONE = (
 )
 
 
+_INSERT_NEW = {
+    dialect: upsert(UPDATES)
+    .values(event=bindparam("event", type_=_NULLABLE_JSON))
+    .on_conflict_do_nothing(index_elements=["bot_id", "update_id", "fingerprint"])
+    .returning(_u.id)
+    for dialect, upsert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+"""Updates not stored yet, by dialect (built once: a unit of work opens an inbox on every step)."""
+
+
 class SqlAlchemyInbox:
     """The inbox in ``telegram_updates``."""
 
@@ -62,13 +72,7 @@ class SqlAlchemyInbox:
         self._connection = connection
         self._arriving: tuple[Event, tuple[Any, str]] | None = None
         """The update :meth:`arrival` last looked at, with its content and fingerprint (reused by :meth:`record`)."""
-        upsert = pg_insert if dialect == "postgresql" else sqlite_insert
-        self._insert_new = (
-            upsert(UPDATES)
-            .values(event=bindparam("event", type_=_NULLABLE_JSON))
-            .on_conflict_do_nothing(index_elements=["bot_id", "update_id", "fingerprint"])
-            .returning(_u.id)
-        )
+        self._insert_new = _INSERT_NEW[dialect]
 
     async def add(self, items: Sequence[Received], now: datetime, raw: Mapping[int, Any] | None = None) -> int:
         rows = [_inbox_row(item, now, (raw or {}).get(item.update_id)) for item in items]
