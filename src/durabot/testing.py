@@ -28,7 +28,8 @@ from durabot.engine.ports import (
     UserRecords,
 )
 from durabot.engine.user_records import StoredUserRecords
-from durabot.engine.writes import ConversationWrite
+from durabot.engine.apply import apply_writes
+from durabot.engine.writes import ConversationWrite, WriteSet
 from durabot.outbox import UNFINISHED, OutboxItem, OutboxStatus, encode
 from durabot.replies import CallbackAnswer, Document, Outgoing, Reply
 from durabot.sanitise import storable_json
@@ -407,6 +408,9 @@ class FakeUnitOfWork:
 
     async def lock_chat(self, chat_id: int) -> None:
         """Nothing to do: fake units of work already run one at a time."""
+
+    async def apply(self, writes: WriteSet, event: Event, now: datetime) -> None:
+        await apply_writes(writes, event, now, self.conversations, self.domains, self.inbox, self.outbox)
 
     async def commit(self) -> None:
         self._factory.data = self._working

@@ -1,11 +1,12 @@
-"""On PostgreSQL the step's own statements go through asyncpg: they must write exactly the rows the Core statements write."""
+"""On PostgreSQL a step's statements go through asyncpg, its writes mostly in one statement: the same rows as the Core statements."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
 
@@ -14,7 +15,11 @@ from sqlalchemy import select
 
 from durabot.bootstrap import build_registry
 from durabot.clock import FakeClock
+from durabot.engine.apply import apply_writes
 from durabot.engine.events import Event
+from durabot.engine.ports import StaleConversationError
+from durabot.engine.writes import Handled, WriteSet
+from durabot.replies import Reply
 from durabot.engine.runner import Engine
 from durabot.storage.database import Database
 from durabot.storage.inbox import SqlAlchemyInbox
@@ -38,6 +43,9 @@ class CoreOnlyUnitOfWork(SqlAlchemyUnitOfWork):
         self.inbox = SqlAlchemyInbox(self.connection, "postgresql")
         self.outbox = SqlAlchemyOutbox(self.connection)
         return self
+
+    async def apply(self, writes: WriteSet, event: Event, now: datetime) -> None:
+        await apply_writes(writes, event, now, self.conversations, self.domains, self.inbox, self.outbox)
 
 
 class CoreOnlyFactory(SqlAlchemyUnitOfWorkFactory):
@@ -130,3 +138,22 @@ async def test_the_driver_statements_write_the_same_rows_as_the_core_ones(
     outcomes = [row["outcome"] for row in await rows(driver_db, TelegramUpdateRow)]
     assert outcomes == ["applied"] * len(EVENTS) + ["applied", "applied"]
     assert len(await rows(driver_db, OutboxMessageRow)) > len(EVENTS)
+
+
+async def test_a_step_written_in_one_statement_over_a_conversation_changed_meanwhile_is_stale_and_writes_nothing(
+    driver_db: Database, clock: FakeClock
+) -> None:
+    engine = Engine(SqlAlchemyUnitOfWorkFactory(driver_db, clock), build_registry(clock), clock=clock)
+    await engine.handle(Event.message(1, 701, 701, "/addmachine"))
+    [loaded] = await rows(driver_db, ConversationStateRow)
+    factory = SqlAlchemyUnitOfWorkFactory(driver_db, clock)
+    writes = WriteSet(outgoing=[Reply("never sent")])
+    async with factory() as uow:
+        [conversation] = await uow.conversations.of_chat(701, 701)
+        writes.save(dataclasses.replace(conversation, version=conversation.version - 1))  # loaded before a change
+        writes.handled = Handled("applied", None, None)
+        with pytest.raises(StaleConversationError):
+            await uow.apply(writes, Event.message(2, 701, 701, "Press 9"), clock())
+    assert await rows(driver_db, ConversationStateRow) == [loaded]
+    assert [row["update_id"] for row in await rows(driver_db, TelegramUpdateRow)] == [1]
+    assert len(await rows(driver_db, OutboxMessageRow)) == 1

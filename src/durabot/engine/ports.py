@@ -12,7 +12,7 @@ from durabot.domain.cases import CaseRepository, IntakeProgressRepository
 from durabot.domain.machines import MachineRepository
 from durabot.engine.conversation import Conversation, Tombstone
 from durabot.engine.events import Event, Received
-from durabot.engine.writes import ConversationWrite
+from durabot.engine.writes import ConversationWrite, WriteSet
 from durabot.replies import Outgoing
 
 
@@ -206,6 +206,15 @@ class UnitOfWork(Protocol):
 
     async def lock_chat(self, chat_id: int) -> None:
         """Hold the chat's lock until the transaction ends; other workers on the chat wait."""
+
+    async def apply(self, writes: WriteSet, event: Event, now: datetime) -> None:
+        """Write a step's write-set for ``event`` in this transaction, as :func:`~durabot.engine.apply.apply_writes` does.
+
+        A store may write it in fewer statements, to the same effect.
+
+        Raises:
+            StaleConversationError: a conversation changed or vanished since the step loaded it.
+        """
 
     async def commit(self) -> None:
         """Make everything written in this unit of work durable."""

@@ -13,7 +13,6 @@ import structlog
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from durabot.clock import Clock, utc_now
-from durabot.engine.apply import apply_writes
 from durabot.engine.conversation import TOMBSTONE_RETENTION
 from durabot.engine.dispatch import Dispatcher
 from durabot.engine.events import Event, EventKind, IgnoredUpdate, Received
@@ -262,7 +261,7 @@ class Engine:
         now = self._clock()
         writes = await self._dispatcher.decide(event, uow, now)
         writes.handled = handled
-        await apply_writes(writes, event, now, uow.conversations, uow.domains, uow.inbox, uow.outbox)
+        await uow.apply(writes, event, now)
         await uow.commit()
         outgoing = writes.outgoing
         failpoint("engine.after_commit")

@@ -11,6 +11,7 @@ parameters never reach a log line from here (the engine logs the error's type an
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -21,7 +22,7 @@ import structlog
 from durabot.engine.conversation import Conversation
 from durabot.engine.events import Event
 from durabot.engine.ports import Arrival, PendingUpdate, StaleConversationError
-from durabot.engine.writes import ConversationWrite
+from durabot.engine.writes import ConversationWrite, WriteSet
 from durabot.flows.model import Answers
 from durabot.outbox import OutboxStatus, encode
 from durabot.replies import Outgoing
@@ -137,8 +138,12 @@ class PgStepInbox(SqlAlchemyInbox):
             log.warning("inbox.update_id_reused", bot_id=item.bot_id, update_id=item.update_id)
         return Arrival(False, behind)
 
+    def content_of(self, item: Event, raw: Any) -> tuple[Any, str]:
+        """What is stored of the update's JSON and its fingerprint, as :meth:`arrival` found them if it looked at it."""
+        return self._arriving[1] if self._arriving and self._arriving[0] is item else stored_content(item, raw)
+
     async def record(self, item: Event, now: datetime, raw: Any, outcome: str, error: str | None = None) -> None:
-        stored, digest = self._arriving[1] if self._arriving and self._arriving[0] is item else stored_content(item, raw)
+        stored, digest = self.content_of(item, raw)
         event = _json(storable_json(item.to_json()))
         values = (item.bot_id, item.update_id, digest, item.chat_id, item.user_id, _json(stored), event, now, now)
         await (await self._driver()).execute(_RECORD, *values, outcome, error)
@@ -167,3 +172,136 @@ class PgStepOutbox(SqlAlchemyOutbox):
         await (await self._driver()).execute(
             _OUTBOX, chat_id, OutboxStatus.PENDING.value, now, update_id, list(methods), [_json(p) for p in payloads]
         )
+
+
+
+_CONVERSATION_PARTS = {
+    "insert": (
+        f"INSERT INTO conversation_states ({_CONVERSATION_COLUMNS}) VALUES (:conversation_id, :user_id, :chat_id, "
+        ":flow_name, :current_step, :state_data, :started_at, :updated_at, :expires_at, :version, :flow_version) RETURNING 1"
+    ),
+    "update": (
+        "UPDATE conversation_states SET current_step = :current_step, state_data = :state_data, updated_at = :updated_at, "
+        "expires_at = :expires_at, flow_version = :flow_version, version = :version "
+        "WHERE id = :conversation_id AND version = :expected_version RETURNING 1"
+    ),
+    "delete": "DELETE FROM conversation_states WHERE id = :conversation_id RETURNING 1",
+}
+_OUTBOX_PART = (
+    "INSERT INTO outbox_messages (chat_id, method, payload, status, attempts, next_attempt_at, source_update_id, created_at) "
+    "SELECT :chat_id, m, p, 'pending', 0, :now, :update_id, :now "
+    "FROM unnest(:methods::varchar[], :payloads::jsonb[]) AS queued(m, p)"
+)
+_INBOX_PARTS = {
+    "record": (
+        "INSERT INTO telegram_updates (bot_id, update_id, fingerprint, chat_id, user_id, raw, event, received_at, "
+        "processed_at, outcome, error) VALUES (:bot_id, :update_id, :fingerprint, :chat_id, :sender_id, :raw, :event, "
+        ":now, :now, :outcome, :error)"
+    ),
+    "mark": "UPDATE telegram_updates SET processed_at = :now, outcome = :outcome, error = :error WHERE id = :inbox_id",
+}
+
+
+def numbered(statement: str) -> tuple[str, tuple[str, ...]]:
+    """``statement`` with its ``:name`` placeholders as asyncpg's ``$1, $2, …`` (in order of first use), and the names."""
+    names: list[str] = []
+
+    def number(found: re.Match[str]) -> str:
+        name = found.group(1)
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return re.sub(r"(?<!:):([a-z_]+)", number, statement), tuple(names)
+
+
+def combined_statement(conversation: str | None, inbox: str) -> tuple[str, tuple[str, ...]]:
+    """One statement for a step's writes — its conversation change (if any), its replies, its update's outcome — and its parameters' names.
+
+    Data-modifying CTEs: all parts run, or (the statement failing) none. It returns how many
+    conversation rows changed, which a version-checked update or an insert must make 1.
+    """
+    parts = [f"outbox AS ({_OUTBOX_PART})", f"inbox AS ({_INBOX_PARTS[inbox]})"]
+    if conversation is None:
+        return numbered(f"WITH {', '.join(parts)} SELECT 1")
+    parts.insert(0, f"conversation AS ({_CONVERSATION_PARTS[conversation]})")
+    return numbered(f"WITH {', '.join(parts)} SELECT count(*) FROM conversation")
+
+
+_COMBINED = {
+    (conversation, inbox): combined_statement(conversation, inbox)
+    for conversation in (None, "insert", "update", "delete")
+    for inbox in ("record", "mark")
+}
+
+
+class PgStepWriter:
+    """Writes a step's write-set in one statement when it is of the usual shape, through the driver."""
+
+    def __init__(self, driver: Driver, inbox: PgStepInbox) -> None:
+        self._driver = driver
+        self._inbox = inbox
+
+    async def write(self, writes: WriteSet, event: Event, now: datetime) -> bool:
+        """Write ``writes`` in one statement and return ``True``, or return ``False`` if its shape needs the general path.
+
+        The usual shape: at most one conversation change, no tombstones, no domain calls, an outcome.
+
+        Raises:
+            StaleConversationError: the conversation changed or vanished since the step loaded it.
+        """
+        handled = writes.handled
+        if handled is None or writes.domain or writes.tombstones_taken or len(writes.conversations) > 1:
+            return False
+        methods, payloads = zip(*map(encode, writes.outgoing), strict=True) if writes.outgoing else ((), ())
+        values: dict[str, Any] = {
+            "chat_id": event.chat_id,
+            "update_id": event.update_id,
+            "now": now,
+            "outcome": handled.outcome,
+            "error": handled.error,
+            "methods": list(methods),
+            "payloads": [_json(payload) for payload in payloads],
+        }
+        inbox_part = "record" if handled.inbox_id is None else "mark"
+        if handled.inbox_id is None:
+            stored, digest = self._inbox.content_of(event, handled.raw)
+            event_json = _json(storable_json(event.to_json()))
+            values |= {"bot_id": event.bot_id, "fingerprint": digest, "sender_id": event.user_id, "raw": _json(stored)}
+            values["event"] = event_json
+        else:
+            values["inbox_id"] = handled.inbox_id
+        conversation_part = _conversation_part(writes, values)
+        statement, names = _COMBINED[conversation_part, inbox_part]
+        changed = await (await self._driver()).fetchval(statement, *(values[name] for name in names))
+        if conversation_part in ("insert", "update") and changed != 1:
+            write = next(iter(writes.conversations.values()))
+            raise StaleConversationError(f"conversation {write.id} changed or vanished meanwhile")
+        return True
+
+
+def _conversation_part(writes: WriteSet, values: dict[str, Any]) -> str | None:
+    """Which conversation part the step needs (``None``: none), its parameters added to ``values``."""
+    if not writes.conversations:
+        return None
+    write = next(iter(writes.conversations.values()))
+    values["conversation_id"] = write.id
+    conversation = write.conversation
+    if conversation is None:
+        return "delete"
+    values |= {
+        "user_id": conversation.user_id,
+        "flow_name": conversation.flow_name,
+        "current_step": conversation.current_step,
+        "state_data": _json(conversation.answers.to_json()),
+        "started_at": conversation.started_at,
+        "updated_at": conversation.updated_at,
+        "expires_at": conversation.expires_at,
+        "version": conversation.version,
+        "flow_version": conversation.flow_version,
+        "expected_version": write.expected_version,
+    }
+    if write.expected_version is None:
+        values["chat_id"] = conversation.chat_id  # the same chat as the event's
+        return "insert"
+    return "update"

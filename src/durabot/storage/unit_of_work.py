@@ -7,6 +7,7 @@ It is both ports of a step: the engine's :class:`~durabot.engine.ports.UnitOfWor
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
@@ -17,13 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from durabot.clock import Clock, utc_now
 from durabot.domain.cases import CaseRepository, IntakeProgressRepository
 from durabot.domain.machines import MachineRepository
+from durabot.engine.apply import apply_writes
+from durabot.engine.events import Event
 from durabot.engine.ports import ConversationStore, Domains, Inbox, Outbox, UserRecords
+from durabot.engine.writes import WriteSet
 from durabot.engine.user_records import StoredUserRecords
 from durabot.storage import availability
 from durabot.storage.case_repositories import SqlAlchemyCaseRepository, SqlAlchemyIntakeProgressRepository
 from durabot.storage.database import Database
 from durabot.storage.inbox import SqlAlchemyInbox
-from durabot.storage.pg_step import PgStepConversations, PgStepInbox, PgStepOutbox
+from durabot.storage.pg_step import PgStepConversations, PgStepInbox, PgStepOutbox, PgStepWriter
 from durabot.storage.repositories import SqlAlchemyConversationStore, SqlAlchemyMachineRepository, SqlAlchemyOutbox
 
 CHAT_LOCK_NAMESPACE = 0x64_75_72_61  # "dura": keeps our advisory-lock keys apart from other applications'
@@ -62,10 +66,13 @@ class SqlAlchemyUnitOfWork:
         # commit as you go: the first statement begins the transaction (BEGIN IMMEDIATE on SQLite)
         self.connection = await self._exit_stack.enter_async_context(self._database.engine.connect())
         self._driver_connection: asyncpg.Connection | None = None
+        self._writer: PgStepWriter | None = None
         if self._database.is_postgresql:  # the step's own statements go through the driver (see pg_step)
             self.conversations = PgStepConversations(self._driver, self.connection)
-            self.inbox = PgStepInbox(self._driver, self.connection, self._database.dialect)
+            inbox = PgStepInbox(self._driver, self.connection, self._database.dialect)
+            self.inbox = inbox
             self.outbox = PgStepOutbox(self._driver, self.connection)
+            self._writer = PgStepWriter(self._driver, inbox)
         else:
             self.conversations = SqlAlchemyConversationStore(self.connection)
             self.inbox = SqlAlchemyInbox(self.connection, self._database.dialect)
@@ -93,6 +100,12 @@ class SqlAlchemyUnitOfWork:
         """PostgreSQL: a transaction-scoped advisory lock. SQLite: the write lock taken at BEGIN."""
         if self._database.is_postgresql:
             await self.connection.execute(_LOCK_CHAT, {"key": chat_lock_key(chat_id)})
+
+    async def apply(self, writes: WriteSet, event: Event, now: datetime) -> None:
+        """On PostgreSQL a step of the usual shape is written in one statement (see :class:`PgStepWriter`)."""
+        if self._writer is not None and await self._writer.write(writes, event, now):
+            return
+        await apply_writes(writes, event, now, self.conversations, self.domains, self.inbox, self.outbox)
 
     async def _driver(self) -> asyncpg.Connection:
         """The asyncpg connection under this unit of work, inside its transaction (begun through SQLAlchemy if need be)."""
