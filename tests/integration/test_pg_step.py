@@ -23,12 +23,11 @@ from durabot.replies import Reply
 from durabot.engine.runner import Engine
 from durabot.storage.database import Database
 from durabot.storage.inbox import SqlAlchemyInbox
-from durabot.storage.migrate import upgrade
 from durabot.storage.pg_step import PgStepConversations, PgStepInbox, PgStepOutbox
 from durabot.storage.repositories import SqlAlchemyConversationStore, SqlAlchemyOutbox
 from durabot.storage.tables import ConversationStateRow, OutboxMessageRow, TelegramUpdateRow, UserMachineRow
 from durabot.storage.unit_of_work import SqlAlchemyUnitOfWork, SqlAlchemyUnitOfWorkFactory
-from tests.conftest import drop_database, empty_database, require_postgres
+from tests.conftest import migrated_database
 
 pytestmark = pytest.mark.postgres
 
@@ -53,27 +52,15 @@ class CoreOnlyFactory(SqlAlchemyUnitOfWorkFactory):
         return CoreOnlyUnitOfWork(self.database, self._clock)
 
 
-async def scratch(tmp_path: Path) -> AsyncIterator[Database]:
-    require_postgres()
-    test_db = await empty_database("postgresql", tmp_path)
-    database = test_db.open()
-    try:
-        await upgrade(database)
-        yield database
-    finally:
-        await database.dispose()
-        await drop_database(test_db)
-
-
 @pytest.fixture
 async def driver_db(tmp_path: Path) -> AsyncIterator[Database]:
-    async for database in scratch(tmp_path / "driver"):
+    async with migrated_database("postgresql", tmp_path) as database:
         yield database
 
 
 @pytest.fixture
 async def core_db(tmp_path: Path) -> AsyncIterator[Database]:
-    async for database in scratch(tmp_path / "core"):
+    async with migrated_database("postgresql", tmp_path) as database:
         yield database
 
 
