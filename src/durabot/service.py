@@ -178,9 +178,9 @@ class Service:
             base_url = sandbox.url
             self._announce(f"No TELEGRAM_BOT_TOKEN: running against the local sandbox. Chat with the bot at {sandbox.chat_page_url}")
         bot = make_bot(token, base_url)
+        stack.push_async_callback(bot.shutdown)  # also when initialising fails: its HTTP sessions are open by then
         if not await initialise_bot(bot, base_url, stop):
             return None
-        stack.push_async_callback(bot.shutdown)
         self._app.engine_registry.bot_username = known_username(bot)  # for links from a group to the private chat
         try:
             await bot.set_my_commands(bot_commands(self._app.engine_registry))
