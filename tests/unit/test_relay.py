@@ -23,11 +23,6 @@ CHAT, OTHER_CHAT = 501, 502
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def queue(clock: FakeClock) -> InMemoryOutboxQueue:
     return InMemoryOutboxQueue(clock)
 

@@ -24,7 +24,7 @@ from durabot.engine.events import Event
 from durabot.engine.ports import Arrival, PendingUpdate, StaleConversationError
 from durabot.engine.writes import ConversationWrite, WriteSet
 from durabot.flows.model import Answers
-from durabot.outbox import OutboxStatus, encode
+from durabot.outbox import encode
 from durabot.replies import Outgoing
 from durabot.sanitise import storable_json
 from durabot.storage.inbox import LEGACY_FINGERPRINT, SqlAlchemyInbox, stored_content
@@ -39,36 +39,125 @@ _CONVERSATION_COLUMNS = (
     "id, user_id, chat_id, conversation_type, current_step, state_data, started_at, updated_at, expires_at, version, flow_version"
 )
 _OF_CHAT = f"SELECT {_CONVERSATION_COLUMNS} FROM conversation_states WHERE user_id = $1 AND chat_id = $2"
-_INSERT_CONVERSATION = (
-    "INSERT INTO conversation_states (id, user_id, chat_id, conversation_type, current_step, state_data, started_at, "
-    "updated_at, expires_at, version, flow_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-)
-_UPDATE_CONVERSATION = (
-    "UPDATE conversation_states SET current_step = $3, state_data = $4, updated_at = $5, expires_at = $6, "
-    "flow_version = $7, version = $8 WHERE id = $1 AND version = $2"
-)
-_DELETE_CONVERSATION = "DELETE FROM conversation_states WHERE id = $1"
 _ARRIVAL = (
     "SELECT fingerprint, 0 AS waiting FROM telegram_updates WHERE bot_id = $1 AND update_id = $2 "
     "UNION ALL SELECT NULL, 1 FROM (SELECT id FROM telegram_updates WHERE chat_id = $3 AND processed_at IS NULL LIMIT 1) AS w"
 )
-_RECORD = (
-    "INSERT INTO telegram_updates (bot_id, update_id, fingerprint, chat_id, user_id, raw, event, received_at, "
-    "processed_at, outcome, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-)
 _NEXT_PENDING = (
     "SELECT id, event FROM telegram_updates WHERE chat_id = $1 AND processed_at IS NULL ORDER BY update_id, id LIMIT 2"
 )
-_MARK_DONE = "UPDATE telegram_updates SET processed_at = $2, outcome = $3, error = $4 WHERE id = $1"
-_OUTBOX = (
+
+# The writes, with named placeholders: each is a statement of its own, and a part of the combined one.
+_CONVERSATION_WRITES = {
+    "insert": (
+        f"INSERT INTO conversation_states ({_CONVERSATION_COLUMNS}) VALUES (:conversation_id, :user_id, :chat_id, "
+        ":flow_name, :current_step, :state_data, :started_at, :updated_at, :expires_at, :version, :flow_version) RETURNING 1"
+    ),
+    "update": (
+        "UPDATE conversation_states SET current_step = :current_step, state_data = :state_data, updated_at = :updated_at, "
+        "expires_at = :expires_at, flow_version = :flow_version, version = :version "
+        "WHERE id = :conversation_id AND version = :expected_version RETURNING 1"
+    ),
+    "delete": "DELETE FROM conversation_states WHERE id = :conversation_id RETURNING 1",
+}
+_OUTBOX_WRITE = (
     "INSERT INTO outbox_messages (chat_id, method, payload, status, attempts, next_attempt_at, source_update_id, created_at) "
-    "SELECT $1, m, p, $2, 0, $3, $4, $3 FROM unnest($5::varchar[], $6::jsonb[]) AS queued(m, p)"
+    "SELECT :chat_id, m, p, 'pending', 0, :now, :update_id, :now "
+    "FROM unnest(:methods::varchar[], :payloads::jsonb[]) AS queued(m, p)"
 )
+_INBOX_WRITES = {
+    "record": (
+        "INSERT INTO telegram_updates (bot_id, update_id, fingerprint, chat_id, user_id, raw, event, received_at, "
+        "processed_at, outcome, error) VALUES (:bot_id, :update_id, :fingerprint, :chat_id, :sender_id, :raw, :event, "
+        ":now, :now, :outcome, :error)"
+    ),
+    "mark": "UPDATE telegram_updates SET processed_at = :now, outcome = :outcome, error = :error WHERE id = :inbox_id",
+}
+
+
+def numbered(statement: str) -> tuple[str, tuple[str, ...]]:
+    """``statement`` with its ``:name`` placeholders as asyncpg's ``$1, $2, …`` (in order of first use), and the names."""
+    names: list[str] = []
+
+    def number(found: re.Match[str]) -> str:
+        name = found.group(1)
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return re.sub(r"(?<!:):([a-z_]+)", number, statement), tuple(names)
+
+
+def combined_statement(conversation: str | None, inbox: str) -> tuple[str, tuple[str, ...]]:
+    """One statement for a step's writes — its conversation change (if any), its replies, its update's outcome — and its parameters' names.
+
+    Data-modifying CTEs: all parts run, or (the statement failing) none. It returns how many
+    conversation rows changed, which a version-checked update or an insert must make 1.
+    """
+    parts = [f"outbox AS ({_OUTBOX_WRITE})", f"inbox AS ({_INBOX_WRITES[inbox]})"]
+    if conversation is None:
+        return numbered(f"WITH {', '.join(parts)} SELECT 1")
+    parts.insert(0, f"conversation AS ({_CONVERSATION_WRITES[conversation]})")
+    return numbered(f"WITH {', '.join(parts)} SELECT count(*) FROM conversation")
+
+
+_ALONE = {key: numbered(statement) for key, statement in (*_CONVERSATION_WRITES.items(), *_INBOX_WRITES.items())}
+_ALONE["outbox"] = numbered(_OUTBOX_WRITE)
+_COMBINED = {
+    (conversation, inbox): combined_statement(conversation, inbox)
+    for conversation in (None, "insert", "update", "delete")
+    for inbox in ("record", "mark")
+}
+
+
+async def _run(connection: asyncpg.Connection, statement: tuple[str, tuple[str, ...]], values: dict[str, Any]) -> Any:
+    """Run a numbered statement with its parameters taken by name from ``values``; returns its first value."""
+    sql, names = statement
+    return await connection.fetchval(sql, *(values[name] for name in names))
 
 
 def _json(value: Any) -> str:
     """A JSON parameter as SQLAlchemy's JSONB type would send it."""
     return json.dumps(value)
+
+
+def _conversation_write(write: ConversationWrite) -> tuple[str, dict[str, Any]]:
+    """Which conversation write ``write`` is (insert, update or delete), and its parameters."""
+    conversation = write.conversation
+    if conversation is None:
+        return "delete", {"conversation_id": write.id}
+    values = {
+        "conversation_id": write.id,
+        "user_id": conversation.user_id,
+        "chat_id": conversation.chat_id,
+        "flow_name": conversation.flow_name,
+        "current_step": conversation.current_step,
+        "state_data": _json(conversation.answers.to_json()),
+        "started_at": conversation.started_at,
+        "updated_at": conversation.updated_at,
+        "expires_at": conversation.expires_at,
+        "version": conversation.version,
+        "flow_version": conversation.flow_version,
+        "expected_version": write.expected_version,
+    }
+    return ("insert" if write.expected_version is None else "update"), values
+
+
+def _stale_unless_written(kind: str, changed: Any, conversation_id: int) -> None:
+    """An insert or a version-checked update that changed no row found the conversation changed or gone."""
+    if kind in ("insert", "update") and changed != 1:
+        raise StaleConversationError(f"conversation {conversation_id} changed or vanished meanwhile")
+
+
+def _outbox_values(chat_id: int, messages: Sequence[Outgoing], update_id: int | None, now: datetime) -> dict[str, Any]:
+    methods, payloads = zip(*map(encode, messages), strict=True) if messages else ((), ())
+    return {
+        "chat_id": chat_id,
+        "update_id": update_id,
+        "now": now,
+        "methods": list(methods),
+        "payloads": [_json(payload) for payload in payloads],
+    }
 
 
 def _conversation(row: asyncpg.Record) -> Conversation:
@@ -99,25 +188,9 @@ class PgStepConversations(SqlAlchemyConversationStore):
         return sorted(map(_conversation, rows), key=lambda c: (c.updated_at, c.id or 0), reverse=True)
 
     async def apply(self, write: ConversationWrite) -> None:
-        connection = await self._driver()
-        conversation = write.conversation
-        if conversation is None:
-            await connection.execute(_DELETE_CONVERSATION, write.id)
-            return
-        state = (
-            conversation.current_step,
-            _json(conversation.answers.to_json()),
-            conversation.updated_at,
-            conversation.expires_at,
-            conversation.flow_version,
-        )
-        if write.expected_version is None:
-            head = (write.id, conversation.user_id, conversation.chat_id, conversation.flow_name, state[0], state[1])
-            await connection.execute(_INSERT_CONVERSATION, *head, conversation.started_at, *state[2:4], conversation.version, state[4])
-            return
-        status = await connection.execute(_UPDATE_CONVERSATION, write.id, write.expected_version, *state, conversation.version)
-        if status != "UPDATE 1":
-            raise StaleConversationError(f"conversation {write.id} changed or vanished meanwhile")
+        kind, values = _conversation_write(write)
+        changed = await _run(await self._driver(), _ALONE[kind], values)
+        _stale_unless_written(kind, changed, write.id)
 
 
 class PgStepInbox(SqlAlchemyInbox):
@@ -138,15 +211,24 @@ class PgStepInbox(SqlAlchemyInbox):
             log.warning("inbox.update_id_reused", bot_id=item.bot_id, update_id=item.update_id)
         return Arrival(False, behind)
 
-    def content_of(self, item: Event, raw: Any) -> tuple[Any, str]:
-        """What is stored of the update's JSON and its fingerprint, as :meth:`arrival` found them if it looked at it."""
-        return self._arriving[1] if self._arriving and self._arriving[0] is item else stored_content(item, raw)
+    def recorded(self, item: Event, now: datetime, raw: Any, outcome: str, error: str | None) -> dict[str, Any]:
+        """The parameters that store ``item`` already dealt with (its content as :meth:`arrival` found it, if it looked)."""
+        stored, digest = self._arriving[1] if self._arriving and self._arriving[0] is item else stored_content(item, raw)
+        return {
+            "bot_id": item.bot_id,
+            "update_id": item.update_id,
+            "fingerprint": digest,
+            "chat_id": item.chat_id,
+            "sender_id": item.user_id,
+            "raw": _json(stored),
+            "event": _json(storable_json(item.to_json())),
+            "now": now,
+            "outcome": outcome,
+            "error": error,
+        }
 
     async def record(self, item: Event, now: datetime, raw: Any, outcome: str, error: str | None = None) -> None:
-        stored, digest = self.content_of(item, raw)
-        event = _json(storable_json(item.to_json()))
-        values = (item.bot_id, item.update_id, digest, item.chat_id, item.user_id, _json(stored), event, now, now)
-        await (await self._driver()).execute(_RECORD, *values, outcome, error)
+        await _run(await self._driver(), _ALONE["record"], self.recorded(item, now, raw, outcome, error))
 
     async def next_pending(self, chat_id: int) -> PendingUpdate | None:
         found = await (await self._driver()).fetch(_NEXT_PENDING, chat_id)
@@ -155,7 +237,8 @@ class PgStepInbox(SqlAlchemyInbox):
         return PendingUpdate(found[0]["id"], Event.from_json(found[0]["event"]), more=len(found) > 1)
 
     async def mark_done(self, inbox_id: int, outcome: str, now: datetime, error: str | None = None) -> None:
-        await (await self._driver()).execute(_MARK_DONE, inbox_id, now, outcome, error)
+        values = {"inbox_id": inbox_id, "now": now, "outcome": outcome, "error": error}
+        await _run(await self._driver(), _ALONE["mark"], values)
 
 
 class PgStepOutbox(SqlAlchemyOutbox):
@@ -166,73 +249,8 @@ class PgStepOutbox(SqlAlchemyOutbox):
         self._driver = driver
 
     async def add(self, chat_id: int, messages: Sequence[Outgoing], update_id: int | None, now: datetime) -> None:
-        if not messages:
-            return
-        methods, payloads = zip(*map(encode, messages), strict=True)
-        await (await self._driver()).execute(
-            _OUTBOX, chat_id, OutboxStatus.PENDING.value, now, update_id, list(methods), [_json(p) for p in payloads]
-        )
-
-
-
-_CONVERSATION_PARTS = {
-    "insert": (
-        f"INSERT INTO conversation_states ({_CONVERSATION_COLUMNS}) VALUES (:conversation_id, :user_id, :chat_id, "
-        ":flow_name, :current_step, :state_data, :started_at, :updated_at, :expires_at, :version, :flow_version) RETURNING 1"
-    ),
-    "update": (
-        "UPDATE conversation_states SET current_step = :current_step, state_data = :state_data, updated_at = :updated_at, "
-        "expires_at = :expires_at, flow_version = :flow_version, version = :version "
-        "WHERE id = :conversation_id AND version = :expected_version RETURNING 1"
-    ),
-    "delete": "DELETE FROM conversation_states WHERE id = :conversation_id RETURNING 1",
-}
-_OUTBOX_PART = (
-    "INSERT INTO outbox_messages (chat_id, method, payload, status, attempts, next_attempt_at, source_update_id, created_at) "
-    "SELECT :chat_id, m, p, 'pending', 0, :now, :update_id, :now "
-    "FROM unnest(:methods::varchar[], :payloads::jsonb[]) AS queued(m, p)"
-)
-_INBOX_PARTS = {
-    "record": (
-        "INSERT INTO telegram_updates (bot_id, update_id, fingerprint, chat_id, user_id, raw, event, received_at, "
-        "processed_at, outcome, error) VALUES (:bot_id, :update_id, :fingerprint, :chat_id, :sender_id, :raw, :event, "
-        ":now, :now, :outcome, :error)"
-    ),
-    "mark": "UPDATE telegram_updates SET processed_at = :now, outcome = :outcome, error = :error WHERE id = :inbox_id",
-}
-
-
-def numbered(statement: str) -> tuple[str, tuple[str, ...]]:
-    """``statement`` with its ``:name`` placeholders as asyncpg's ``$1, $2, …`` (in order of first use), and the names."""
-    names: list[str] = []
-
-    def number(found: re.Match[str]) -> str:
-        name = found.group(1)
-        if name not in names:
-            names.append(name)
-        return f"${names.index(name) + 1}"
-
-    return re.sub(r"(?<!:):([a-z_]+)", number, statement), tuple(names)
-
-
-def combined_statement(conversation: str | None, inbox: str) -> tuple[str, tuple[str, ...]]:
-    """One statement for a step's writes — its conversation change (if any), its replies, its update's outcome — and its parameters' names.
-
-    Data-modifying CTEs: all parts run, or (the statement failing) none. It returns how many
-    conversation rows changed, which a version-checked update or an insert must make 1.
-    """
-    parts = [f"outbox AS ({_OUTBOX_PART})", f"inbox AS ({_INBOX_PARTS[inbox]})"]
-    if conversation is None:
-        return numbered(f"WITH {', '.join(parts)} SELECT 1")
-    parts.insert(0, f"conversation AS ({_CONVERSATION_PARTS[conversation]})")
-    return numbered(f"WITH {', '.join(parts)} SELECT count(*) FROM conversation")
-
-
-_COMBINED = {
-    (conversation, inbox): combined_statement(conversation, inbox)
-    for conversation in (None, "insert", "update", "delete")
-    for inbox in ("record", "mark")
-}
+        if messages:
+            await _run(await self._driver(), _ALONE["outbox"], _outbox_values(chat_id, messages, update_id, now))
 
 
 class PgStepWriter:
@@ -253,55 +271,18 @@ class PgStepWriter:
         handled = writes.handled
         if handled is None or writes.domain or writes.tombstones_taken or len(writes.conversations) > 1:
             return False
-        methods, payloads = zip(*map(encode, writes.outgoing), strict=True) if writes.outgoing else ((), ())
-        values: dict[str, Any] = {
-            "chat_id": event.chat_id,
-            "update_id": event.update_id,
-            "now": now,
-            "outcome": handled.outcome,
-            "error": handled.error,
-            "methods": list(methods),
-            "payloads": [_json(payload) for payload in payloads],
-        }
-        inbox_part = "record" if handled.inbox_id is None else "mark"
         if handled.inbox_id is None:
-            stored, digest = self._inbox.content_of(event, handled.raw)
-            event_json = _json(storable_json(event.to_json()))
-            values |= {"bot_id": event.bot_id, "fingerprint": digest, "sender_id": event.user_id, "raw": _json(stored)}
-            values["event"] = event_json
+            inbox, values = "record", self._inbox.recorded(event, now, handled.raw, handled.outcome, handled.error)
         else:
-            values["inbox_id"] = handled.inbox_id
-        conversation_part = _conversation_part(writes, values)
-        statement, names = _COMBINED[conversation_part, inbox_part]
-        changed = await (await self._driver()).fetchval(statement, *(values[name] for name in names))
-        if conversation_part in ("insert", "update") and changed != 1:
-            write = next(iter(writes.conversations.values()))
-            raise StaleConversationError(f"conversation {write.id} changed or vanished meanwhile")
+            inbox, values = "mark", {"inbox_id": handled.inbox_id, "now": now}
+            values |= {"outcome": handled.outcome, "error": handled.error}
+        values |= _outbox_values(event.chat_id, writes.outgoing, event.update_id, now)
+        write = next(iter(writes.conversations.values()), None)
+        kind = None
+        if write is not None:
+            kind, conversation_values = _conversation_write(write)
+            values |= conversation_values  # its chat is the event's
+        changed = await _run(await self._driver(), _COMBINED[kind, inbox], values)
+        if write is not None and kind is not None:
+            _stale_unless_written(kind, changed, write.id)
         return True
-
-
-def _conversation_part(writes: WriteSet, values: dict[str, Any]) -> str | None:
-    """Which conversation part the step needs (``None``: none), its parameters added to ``values``."""
-    if not writes.conversations:
-        return None
-    write = next(iter(writes.conversations.values()))
-    values["conversation_id"] = write.id
-    conversation = write.conversation
-    if conversation is None:
-        return "delete"
-    values |= {
-        "user_id": conversation.user_id,
-        "flow_name": conversation.flow_name,
-        "current_step": conversation.current_step,
-        "state_data": _json(conversation.answers.to_json()),
-        "started_at": conversation.started_at,
-        "updated_at": conversation.updated_at,
-        "expires_at": conversation.expires_at,
-        "version": conversation.version,
-        "flow_version": conversation.flow_version,
-        "expected_version": write.expected_version,
-    }
-    if write.expected_version is None:
-        values["chat_id"] = conversation.chat_id  # the same chat as the event's
-        return "insert"
-    return "update"
