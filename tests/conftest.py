@@ -19,6 +19,8 @@ from durabot.clock import FakeClock
 from durabot.storage.database import Database
 from durabot.storage.migrate import upgrade
 
+os.environ.setdefault("JOURNAL_PATH", "")  # no outage journal unless a test asks for one (it is per process)
+
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 

@@ -20,11 +20,17 @@ from durabot.actions.my_data import BUTTON_PREFIX as MY_DATA_BUTTONS
 from durabot.actions.my_data import DELETE_PRIVATE, EXPORT_PRIVATE, DeleteMyData, ExportMyData
 from durabot.clock import Clock, utc_now
 from durabot.config import Settings
+from durabot.engine.dispatch import Dispatcher
 from durabot.engine.ports import UnitOfWorkFactory
 from durabot.engine.registry import PrivateOnly, Registry
 from durabot.engine.runner import Engine
 from durabot.flows.add_machine import ADD_MACHINE
 from durabot.flows.eb1a_intake import EB1A_INTAKE
+from durabot.journal.mirror import Mirror
+from durabot.journal.outage import JournalLease, OutageMonitor
+from durabot.journal.replay import Replayer
+from durabot.journal.routing import JournalingUnitOfWorkFactory, Route
+from durabot.journal.store import Journal
 from durabot.observe import Observer, Observers, Wakeups
 from durabot.storage.database import Database
 from durabot.storage.leader import LeaderLease
@@ -103,6 +109,28 @@ def pool_size(settings: Settings) -> int:
 
 
 @dataclass
+class Outage:
+    """Outage mode's parts (G8): the journal, its write-through, where steps go, and the monitor that switches."""
+
+    journal: Journal
+    mirror: Mirror
+    route: Route
+    monitor: OutageMonitor
+
+
+def build_outage(settings: Settings, database: Database, primary: SqlAlchemyUnitOfWorkFactory, registry: Registry,
+                 clock: Clock) -> tuple[JournalingUnitOfWorkFactory, Outage] | None:
+    """The journal and its parts when the primary is PostgreSQL and ``JOURNAL_PATH`` is set; ``None`` otherwise."""
+    path = settings.journal_file
+    if path is None:
+        return None
+    journal, mirror, route = Journal(path, clock), Mirror(path), Route()
+    replayer = Replayer(journal, primary, Dispatcher(registry, settings.state_ttl).decide, clock)
+    monitor = OutageMonitor(database, journal, route, replayer, settings.outage_grace_seconds)
+    return JournalingUnitOfWorkFactory(primary, journal, route, mirror), Outage(journal, mirror, route, monitor)
+
+
+@dataclass
 class App:
     """The wired service: its database, units of work, engine and observers.
 
@@ -119,10 +147,13 @@ class App:
     observers: Observers
     wakeups: Wakeups
     clock: Clock = utc_now
+    outage: Outage | None = None
 
     async def close(self) -> None:
-        """Release the database connections."""
+        """Release the database connections (and the journal's)."""
         await self.database.dispose()
+        if self.outage is not None:
+            await self.outage.journal.close()
 
 
 def build_app(settings: Settings | None = None, clock: Clock = utc_now, observers: Iterable[Observer] = ()) -> App:
@@ -133,8 +164,12 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now, observer
     registry = build_registry(clock)
     wakeups = Wakeups()
     watching = Observers([wakeups, *observers])
-    engine = build_engine(uow_factory, settings, clock, registry, watching)
-    return App(settings, database, uow_factory, engine, registry, watching, wakeups, clock)
+    outage = build_outage(settings, database, uow_factory, registry, clock)
+    steps: UnitOfWorkFactory = uow_factory if outage is None else outage[0]
+    if outage is not None:
+        watching.add(outage[1].monitor)
+    engine = build_engine(steps, settings, clock, registry, watching)
+    return App(settings, database, uow_factory, engine, registry, watching, wakeups, clock, outage[1] if outage else None)
 
 
 @dataclass
@@ -152,7 +187,7 @@ class TelegramParts:
     relay: OutboxRelay
     rate_share: RateShare
     webhook: WebhookServer | None = None
-    lease: LeaderLease | None = None
+    lease: LeaderLease | JournalLease | None = None
     new_poller: Callable[[], Poller] | None = None
 
 
@@ -170,6 +205,14 @@ def build_telegram_parts(app: App, bot: Bot) -> TelegramParts:
         wakeups=app.wakeups,
     )
     rate_share = RateShare(RelayWorkers(app.database, bot_id, LIVE_FOR, clock=app.clock), limits, overall)
+    if app.outage is not None:
+        journal = app.outage.journal
+
+        def journal_relay() -> OutboxRelay:
+            queue = SqlAlchemyOutboxQueue(journal.database, app.clock, chat_rate=per_chat)
+            return OutboxRelay(queue, TelegramSender(bot), app.clock, limits=limits, observer=app.observers, wakeups=app.wakeups)
+
+        app.outage.monitor.new_relay = journal_relay
     if settings.webhook_url:
         assert settings.webhook_secret is not None  # the settings refuse a webhook URL without one
         webhook = WebhookServer(
@@ -187,4 +230,6 @@ def build_telegram_parts(app: App, bot: Bot) -> TelegramParts:
     def new_poller() -> Poller:
         return Poller(bot, app.engine, app.observers)
 
-    return TelegramParts(relay, rate_share, lease=LeaderLease(app.database), new_poller=new_poller)
+    leader = LeaderLease(app.database)
+    lease = leader if app.outage is None else JournalLease(leader, app.outage.monitor)
+    return TelegramParts(relay, rate_share, lease=lease, new_poller=new_poller)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -81,6 +82,10 @@ class Settings(BaseSettings):
     processing_concurrency: int = Field(default=4, ge=1, le=64)
     telegram_global_rate: float | None = Field(default=30, ge=0)
     telegram_chat_rate: float | None = Field(default=1, ge=0)
+    journal_path: str = "durabot-journal.sqlite3"
+    """The outage journal's SQLite file (relative to the working directory); empty turns outage mode off."""
+    outage_grace_seconds: float = Field(default=5.0, ge=0)
+    """How long the primary may be away before the polling worker goes on against the journal."""
     log_level: LogLevel = "INFO"
     log_format: Literal["console", "json"] = "console"
 
@@ -140,6 +145,13 @@ class Settings(BaseSettings):
             lifted = self.uses_sandbox and name not in self.model_fields_set
             rates.append(None if lifted or not rate else rate)
         return rates[0], rates[1]
+
+    @property
+    def journal_file(self) -> Path | None:
+        """The outage journal's file, or ``None`` when there is none: turned off, or the primary is SQLite (local already)."""
+        if not self.journal_path or not self.database_url.startswith("postgresql"):
+            return None
+        return Path(self.journal_path).expanduser()
 
     @property
     def state_ttl(self) -> timedelta:

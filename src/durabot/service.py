@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from telegram import Bot
+from sqlalchemy.engine import make_url
 from telegram.error import NetworkError
 
 from durabot.backoff import Backoff
@@ -92,6 +93,8 @@ class Service:
                 return
             parts = build_telegram_parts(app, bot)
             relay, intake_stop, share_stop = parts.relay, asyncio.Event(), asyncio.Event()
+            outage_stop = asyncio.Event()
+            outage_task = await self._open_journal(outage_stop)
             tasks = {
                 "relay": asyncio.create_task(relay.run()),
                 "send_rate": asyncio.create_task(parts.rate_share.run(share_stop)),
@@ -112,6 +115,11 @@ class Service:
             if self.webhook is not None:
                 await self.webhook.stop()
             await asyncio.gather(tasks["processing"], tasks["cleanup"], return_exceptions=True)
+            outage_stop.set()
+            if outage_task is not None:
+                await asyncio.gather(outage_task, return_exceptions=True)
+            if app.outage is not None:
+                await asyncio.to_thread(app.outage.mirror.stop)
             relay.stop()
             await asyncio.gather(tasks["relay"], return_exceptions=True)
             await relay.flush(FLUSH_SECONDS)
@@ -124,6 +132,25 @@ class Service:
             if isinstance(cause, DurabotError):
                 raise cause  # already says what went wrong and what to do
             raise BackgroundTaskError(f"the {name} task stopped unexpectedly: {cause or 'it returned'}") from cause
+
+    async def _open_journal(self, stop: asyncio.Event) -> asyncio.Task[None] | None:
+        """Open the outage journal and start its write-through and monitor; without it the service runs as before.
+
+        A journal that cannot be opened (another process has the file, the disk refuses it) is
+        logged as ``journal.unavailable``: this process then has no outage mode.
+        """
+        outage = self._app.outage
+        if outage is None:
+            return None
+        url = make_url(self._app.settings.database_url)
+        try:
+            await outage.journal.open(f"{url.host}:{url.port or 5432}/{url.database}")
+        except Exception as error:
+            log.warning("journal.unavailable", journal=str(outage.journal.path), error=f"{type(error).__name__}: {error}")
+            return None
+        outage.mirror.start()
+        log.info("journal.ready", journal=str(outage.journal.path), grace_seconds=self._app.settings.outage_grace_seconds)
+        return asyncio.create_task(outage.monitor.run(stop))
 
     async def _migrate_when_reachable(self, stop: asyncio.Event) -> bool:
         """Migrate the database; while it is down or starting up, log a WARNING and try again after a pause.

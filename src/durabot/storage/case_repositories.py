@@ -73,6 +73,35 @@ def _progress(row: Row[Any]) -> IntakeProgress:
     )
 
 
+def case_row(case: Case) -> dict[str, Any]:
+    """Every column of a case's row."""
+    return {
+        "case_id": case.case_id,
+        "user_id": case.user_id,
+        "client_id": case.client_id,
+        "title": case.title,
+        "case_type": case.case_type,
+        "status": case.status.value,
+        "created_at": case.created_at,
+        "updated_at": case.updated_at,
+        "data": dict(case.data),
+    }
+
+
+def progress_row(progress: IntakeProgress) -> dict[str, Any]:
+    """Every column of an intake progress row."""
+    return {
+        "case_id": progress.case_id,
+        "user_id": progress.user_id,
+        "current_block": progress.current_block,
+        "current_step": progress.current_step,
+        "completed_blocks": list(progress.completed_blocks),
+        "answers": dict(progress.answers),
+        "created_at": progress.created_at,
+        "updated_at": progress.updated_at,
+    }
+
+
 class SqlAlchemyCaseRepository:
     """Cases in ``cases``."""
 
@@ -80,18 +109,7 @@ class SqlAlchemyCaseRepository:
         self._connection = connection
 
     async def add(self, case: Case) -> None:
-        values = {
-            "case_id": case.case_id,
-            "user_id": case.user_id,
-            "client_id": case.client_id,
-            "title": case.title,
-            "case_type": case.case_type,
-            "status": case.status.value,
-            "created_at": case.created_at,
-            "updated_at": case.updated_at,
-            "data": dict(case.data),
-        }
-        await self._connection.execute(insert(CASES), values)
+        await self._connection.execute(insert(CASES), case_row(case))
 
     async def get(self, case_id: UUID) -> Case | None:
         row = (await self._connection.execute(_GET_CASE, {"case_id": case_id})).first()
@@ -116,17 +134,7 @@ class SqlAlchemyIntakeProgressRepository:
         self._connection = connection
 
     async def add(self, progress: IntakeProgress) -> None:
-        values = {
-            "case_id": progress.case_id,
-            "user_id": progress.user_id,
-            "current_block": progress.current_block,
-            "current_step": progress.current_step,
-            "completed_blocks": list(progress.completed_blocks),
-            "answers": dict(progress.answers),
-            "created_at": progress.created_at,
-            "updated_at": progress.updated_at,
-        }
-        await self._connection.execute(insert(PROGRESS), values)
+        await self._connection.execute(insert(PROGRESS), progress_row(progress))
 
     async def get(self, case_id: UUID) -> IntakeProgress | None:
         row = (await self._connection.execute(_GET_PROGRESS, {"case_id": case_id})).first()

@@ -106,6 +106,19 @@ class LeaderLease:
         while await asyncio.shield(self.held()):
             await asyncio.sleep(CHECK_INTERVAL_SECONDS)
 
+    async def try_acquire(self) -> bool:
+        """Take the lease now if no other process holds it (``False`` if one does); no waiting, no grace.
+
+        Raises:
+            Exception: the database could not be reached.
+        """
+        if not self._database.is_postgresql:
+            return True
+        async with self._checking:
+            if self._connection is not None:
+                return True
+            return await self._try_lock()
+
     async def release(self) -> None:
         """Give the lease up (nothing to do if it was already lost)."""
         async with self._checking:

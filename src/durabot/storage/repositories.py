@@ -94,7 +94,7 @@ def _state(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def _new_row(conversation: Conversation, version: int) -> dict[str, Any]:
+def conversation_row(conversation: Conversation, version: int) -> dict[str, Any]:
     """Every column of a conversation's row, stored at ``version``."""
     row = {
         "user_id": conversation.user_id,
@@ -133,7 +133,7 @@ class SqlAlchemyConversationStore:
     async def save(self, conversation: Conversation) -> Conversation:
         if conversation.id is None:
             result = await self._connection.execute(
-                _INSERT_CONVERSATION.returning(_c.id), _new_row(conversation, conversation.version + 1)
+                _INSERT_CONVERSATION.returning(_c.id), conversation_row(conversation, conversation.version + 1)
             )
             return replace(conversation, id=result.scalar_one(), version=conversation.version + 1)
         saved = replace(conversation, version=conversation.version + 1)
@@ -144,7 +144,7 @@ class SqlAlchemyConversationStore:
         if write.conversation is None:
             await self.delete(write.id)
         elif write.expected_version is None:
-            await self._connection.execute(_INSERT_CONVERSATION, _new_row(write.conversation, write.conversation.version))
+            await self._connection.execute(_INSERT_CONVERSATION, conversation_row(write.conversation, write.conversation.version))
         else:
             await self._update(write.id, write.conversation, write.expected_version)
 
