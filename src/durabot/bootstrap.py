@@ -20,7 +20,6 @@ from durabot.actions.my_data import BUTTON_PREFIX as MY_DATA_BUTTONS
 from durabot.actions.my_data import DELETE_PRIVATE, EXPORT_PRIVATE, DeleteMyData, ExportMyData
 from durabot.clock import Clock, utc_now
 from durabot.config import Settings
-from durabot.engine.dispatch import Dispatcher
 from durabot.engine.ports import UnitOfWorkFactory
 from durabot.engine.registry import PrivateOnly, Registry
 from durabot.engine.runner import Engine
@@ -125,7 +124,7 @@ def build_outage(settings: Settings, database: Database, primary: SqlAlchemyUnit
     if path is None:
         return None
     journal, mirror, route = Journal(path, clock), Mirror(path), Route()
-    replayer = Replayer(journal, primary, Dispatcher(registry, settings.state_ttl).decide, clock)
+    replayer = Replayer(journal, primary, registry, settings.state_ttl, clock)
     monitor = OutageMonitor(database, journal, route, replayer, settings.outage_grace_seconds)
     return JournalingUnitOfWorkFactory(primary, journal, route, mirror), Outage(journal, mirror, route, monitor)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -29,7 +29,9 @@ from durabot.domain.cases import Case, CaseStatus, IntakeProgress
 from durabot.domain.machines import MachineDraft, clean_nickname
 from durabot.engine.apply import apply_writes, replay as replay_call
 from durabot.engine.events import Event
+from durabot.engine.dispatch import Dispatcher
 from durabot.engine.ports import UnitOfWork
+from durabot.engine.registry import Registry
 from durabot.engine.runner import APPLIED
 from durabot.engine.writes import ConversationWrite, DomainWrite, WriteSet
 from durabot.failpoints import failpoint
@@ -75,12 +77,19 @@ class ReplayReport:
 
 
 class Replayer:
-    """Replays ``journal`` into the primary (``primary``, PostgreSQL), deciding again with ``decide`` on a conflict."""
+    """Replays ``journal`` into the primary (``primary``, PostgreSQL); a step that conflicts is decided again there.
 
-    def __init__(self, journal: Journal, primary: SqlAlchemyUnitOfWorkFactory, decide: Decide, clock: Clock = utc_now) -> None:
+    Args:
+        registry: The bot's flows, for deciding a step again and for a merged conversation's current question.
+        ttl: How long an untouched conversation lives (for a step decided again).
+    """
+
+    def __init__(self, journal: Journal, primary: SqlAlchemyUnitOfWorkFactory, registry: Registry, ttl: timedelta,
+                 clock: Clock = utc_now) -> None:
         self._journal = journal
         self._primary = primary
-        self._decide = decide
+        self._flows = registry
+        self._decide: Decide = Dispatcher(registry, ttl).decide
         self._clock = clock
 
     async def replay(self, report: ReplayReport | None = None) -> ReplayReport:
@@ -157,7 +166,9 @@ class Replayer:
             await apply_writes(decided, event, now, uow.conversations, uow.domains, uow.inbox, uow.outbox)
             return
         for change in writes.conversations.values():
-            await _force_conversation(uow.connection, change)
+            if await _force_conversation(uow.connection, change, self._flows, merges.answers):
+                report.conflicts += 1
+                log.warning("journal.conflict", kind="conversation_merged", chat_id=event.chat_id, update_id=event.update_id)
         for user_id, chat_id in writes.tombstones_taken:
             await uow.conversations.delete_tombstones(user_id, chat_id)
         for call in writes.domain:
@@ -174,27 +185,62 @@ async def _taken_nickname(uow: SqlAlchemyUnitOfWork, writes: WriteSet) -> str | 
     return None
 
 
-async def _force_conversation(connection: AsyncConnection, change: ConversationWrite) -> None:
-    """The journal's conversation wins: written whole, replacing the primary's row of the same id or flow."""
+async def _force_conversation(
+    connection: AsyncConnection, change: ConversationWrite, flows: Registry, kept: dict[int, Answers]
+) -> bool:
+    """The journal's conversation wins: written whole, replacing the primary's row of the same id or flow.
+
+    If the primary's row moved on without the journal knowing (another worker applied a step on
+    it, or the journal never had it), the answers only the primary has are kept alongside the
+    journal's — for this step and, through ``kept`` (by conversation id), for the conversation's
+    later steps in the same replay — so nothing either side took is lost. Returns whether the
+    primary's row had to be merged in.
+    """
     c = CONVERSATIONS.c
     if change.conversation is None:
         await connection.execute(delete(CONVERSATIONS).where(c.id == change.id))
-        return
+        kept.pop(change.id, None)
+        return False
     conversation = change.conversation
     same_flow = (
         (c.user_id == conversation.user_id)
         & (c.chat_id == conversation.chat_id)
         & (c.conversation_type == conversation.flow_name)
     )
+    query = select(c.id, c.version, c.state_data).where(or_(c.id == change.id, same_flow))
+    merged = False
+    for row in (await connection.execute(query)).all():
+        if row.id == change.id and row.version == change.expected_version:
+            continue  # the state the journal went on from
+        primary = Answers.from_json(row.state_data)
+        only_there = {k: v for k, v in primary.values.items() if k not in conversation.answers.values}
+        if only_there:
+            earlier = kept.get(change.id, Answers())
+            kept[change.id] = Answers({**only_there, **earlier.values}, tuple(k for k in primary.order if k in only_there))
+            merged = True
+    extra = kept.get(change.id)
+    if extra is not None:
+        answers = conversation.answers
+        missing = {k: v for k, v in extra.values.items() if k not in answers.values}
+        if missing:
+            order = tuple(k for k in extra.order if k in missing) + answers.order
+            answers = Answers({**missing, **answers.values}, order)
+            entry = flows.flow_named(conversation.flow_name)
+            step = entry.flow.current_step(answers) if entry is not None else None
+            current = f"{conversation.flow_name}:{step.key}" if step is not None else conversation.current_step
+            conversation = replace(conversation, answers=answers, current_step=current)
     await connection.execute(delete(CONVERSATIONS).where(or_(c.id == change.id, same_flow)))
     await connection.execute(CONVERSATIONS.insert(), conversation_row(conversation, conversation.version))
+    return merged
 
 
 class _CaseMerges:
-    """Replays a step's domain calls, merging a journal intake into the client's open intake in the primary."""
+    """What one replay merged: a journal intake into the client's open one, and conversations' primary-only answers."""
 
     def __init__(self) -> None:
         self._case_ids: dict[UUID, UUID] = {}
+        self.answers: dict[int, Answers] = {}
+        """Answers only the primary had, kept for later steps of the same conversation, by conversation id."""
 
     async def replay(self, uow: SqlAlchemyUnitOfWork, call: DomainWrite, event: Event, report: ReplayReport) -> None:
         match (call.store, call.method, call.args):
