@@ -29,6 +29,9 @@ class Recorder(BaseObserver):
     def leadership_changed(self, polling: bool) -> None:
         self.calls.append(("leadership_changed", polling))
 
+    def journal_changed(self, engaged: bool, depth: int) -> None:
+        self.calls.append(("journal_changed", engaged, depth))
+
     def of(self, method: str) -> list[tuple[Any, ...]]:
         """The reports made to ``method``, without the method's name."""
         return [call[1:] for call in self.calls if call[0] == method]

@@ -117,15 +117,21 @@ class Outage:
     monitor: OutageMonitor
 
 
-def build_outage(settings: Settings, database: Database, primary: SqlAlchemyUnitOfWorkFactory, registry: Registry,
-                 clock: Clock) -> tuple[JournalingUnitOfWorkFactory, Outage] | None:
+def build_outage(
+    settings: Settings,
+    database: Database,
+    primary: SqlAlchemyUnitOfWorkFactory,
+    registry: Registry,
+    clock: Clock,
+    observer: Observer,
+) -> tuple[JournalingUnitOfWorkFactory, Outage] | None:
     """The journal and its parts when the primary is PostgreSQL and ``JOURNAL_PATH`` is set; ``None`` otherwise."""
     path = settings.journal_file
     if path is None:
         return None
     journal, mirror, route = Journal(path, clock), Mirror(path), Route()
     replayer = Replayer(journal, primary, registry, settings.state_ttl, clock)
-    monitor = OutageMonitor(database, journal, route, replayer, settings.outage_grace_seconds)
+    monitor = OutageMonitor(database, journal, route, replayer, settings.outage_grace_seconds, observer=observer)
     return JournalingUnitOfWorkFactory(primary, journal, route, mirror), Outage(journal, mirror, route, monitor)
 
 
@@ -163,7 +169,7 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now, observer
     registry = build_registry(clock)
     wakeups = Wakeups()
     watching = Observers([wakeups, *observers])
-    outage = build_outage(settings, database, uow_factory, registry, clock)
+    outage = build_outage(settings, database, uow_factory, registry, clock, watching)
     steps: UnitOfWorkFactory = uow_factory if outage is None else outage[0]
     if outage is not None:
         watching.add(outage[1].monitor)

@@ -1,4 +1,4 @@
-"""One seam for what the service does: updates stored and applied, messages sent or failed, leadership won or lost.
+"""One seam for what the service does: updates stored and applied, messages sent or failed, leadership, outage mode.
 
 The transport and the relay report to an :class:`Observer`; :class:`Wakeups` turns those reports
 into the events the service's loops wait on, and metrics (the operator console) hang off the same
@@ -37,6 +37,9 @@ class Observer(Protocol):
     def leadership_changed(self, polling: bool) -> None:
         """This process began (``True``) or stopped (``False``) polling Telegram."""
 
+    def journal_changed(self, engaged: bool, depth: int) -> None:
+        """Outage mode began (``engaged``: steps go to the journal) or ended; ``depth``: updates the journal holds."""
+
 
 class BaseObserver:
     """An observer that ignores everything; subclass it and override what you watch."""
@@ -54,6 +57,9 @@ class BaseObserver:
         return None
 
     def leadership_changed(self, polling: bool) -> None:
+        return None
+
+    def journal_changed(self, engaged: bool, depth: int) -> None:
         return None
 
 
@@ -101,6 +107,13 @@ class Observers(BaseObserver):
                 observer.leadership_changed(polling)
             except Exception:
                 _failed(observer, "leadership_changed")
+
+    def journal_changed(self, engaged: bool, depth: int) -> None:
+        for observer in self._observers:
+            try:
+                observer.journal_changed(engaged, depth)
+            except Exception:
+                _failed(observer, "journal_changed")
 
 
 def _failed(observer: Observer, method: str) -> None:

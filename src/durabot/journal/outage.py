@@ -19,7 +19,7 @@ from sqlalchemy import text
 from durabot.journal.replay import Replayer, ReplayReport
 from durabot.journal.routing import Route
 from durabot.journal.store import Journal
-from durabot.observe import BaseObserver
+from durabot.observe import BaseObserver, Observer
 from durabot.storage.availability import describe, is_unavailable
 from durabot.storage.database import Database
 from durabot.storage.leader import CHECK_INTERVAL_SECONDS, CHECK_TIMEOUT_SECONDS, LeaderLease
@@ -49,6 +49,7 @@ class OutageMonitor(BaseObserver):
         replayer: Replays the journal into the primary.
         grace: Seconds the primary must be away before the journal takes over.
         new_relay: A relay over the journal's outbox, made for each outage.
+        observer: Told when outage mode begins and ends (:meth:`~durabot.observe.Observer.journal_changed`).
     """
 
     def __init__(
@@ -60,6 +61,7 @@ class OutageMonitor(BaseObserver):
         grace: float,
         new_relay: Callable[[], OutboxRelay] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        observer: Observer | None = None,
     ) -> None:
         self._primary = primary
         self._journal = journal
@@ -68,6 +70,7 @@ class OutageMonitor(BaseObserver):
         self._grace = grace
         self.new_relay = new_relay
         self._clock = clock
+        self._observer: Observer = observer or BaseObserver()
         self._down_since: float | None = None
         self._reason = ""
         self._polling = False
@@ -136,6 +139,7 @@ class OutageMonitor(BaseObserver):
         self._route.release(engaged=True)
         self.engaged_event.set()
         log.warning("journal.engaged", reason=self._reason, away_seconds=round(away, 1), journal=str(self._journal.path))
+        self._observer.journal_changed(engaged=True, depth=0)
         self._start_relay()
 
     async def _stop_relay(self) -> None:
@@ -157,6 +161,7 @@ class OutageMonitor(BaseObserver):
         self._route.release(engaged=True)
         depth = await self._journal.depth()
         log.info("journal.replaying", updates=depth.updates, steps=depth.steps, unsent=depth.unsent)
+        self._observer.journal_changed(engaged=True, depth=depth.updates)
         await self._stop_relay()  # what it has not sent is sent from the primary once replayed
         report = ReplayReport()
         try:
@@ -180,6 +185,7 @@ class OutageMonitor(BaseObserver):
         self._route.release(engaged=False)
         self.engaged_event.clear()
         self.last_replay = report
+        self._observer.journal_changed(engaged=False, depth=0)
         log.info(
             "journal.replayed",
             updates=report.updates,
