@@ -57,3 +57,16 @@ async def _depth(path: Path, primary: str | None) -> Depth:
         return await journal.depth()
     finally:
         await journal.close()
+
+
+async def test_an_empty_journal_of_another_database_is_simply_begun_again(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    journal = Journal(path)
+    await journal.open("db-a")
+    await journal.close()
+    again = Journal(path)
+    with capture_logs() as logs:
+        await again.open("db-b")
+    await again.close()
+    assert not [e for e in logs if e["event"] == "journal.set_aside"]
+    assert sorted(p.name for p in tmp_path.iterdir() if ".other-" in p.name) == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ log = structlog.get_logger("durabot.journal")
 
 BATCH = 500
 """The most write-sets written in one journal transaction."""
+
+PRUNE_EVERY_SECONDS = 300.0
+"""How often the copy drops conversations that have expired (the primary's cleanup removes them there)."""
 
 _c, _m = CONVERSATIONS.c, MACHINES.c
 _UPSERT_CASE = sqlite_insert(CASES)
@@ -108,6 +112,7 @@ class Mirror:
         event.listen(self._engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
         self._queue: queue.SimpleQueue[tuple[WriteSet, Any] | threading.Event | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._pruned_at = 0.0
         self.failures = 0
         """Write-sets that could not be copied (logged; the primary steps they came from are unaffected)."""
 
@@ -160,6 +165,7 @@ class Mirror:
                     break
             if batch:
                 self._write(batch)
+                self._prune_expired(batch[-1][1])
             for marker in markers:
                 marker.set()
             if stopping:
@@ -178,6 +184,18 @@ class Mirror:
         except Exception as error:
             self.failures += len(batch)
             log.warning("journal.write_through_lost", write_sets=len(batch), error=type(error).__name__)
+
+
+    def _prune_expired(self, now: Any) -> None:
+        """Drop the copies of conversations that expired: nothing continues from them, and they hold users' answers."""
+        if time.monotonic() - self._pruned_at < PRUNE_EVERY_SECONDS:
+            return
+        self._pruned_at = time.monotonic()
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(delete(CONVERSATIONS).where(_c.expires_at < now))
+        except Exception as error:
+            log.warning("journal.prune_failed", error=type(error).__name__)
 
 
 def _pragmas(dbapi_connection: Any, _record: Any) -> None:

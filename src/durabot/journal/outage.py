@@ -105,20 +105,24 @@ class OutageMonitor(BaseObserver):
 
     async def run(self, stop: asyncio.Event) -> None:
         """Probe and switch until ``stop`` is set; a journal left from an earlier run is replayed first."""
-        leftover = not (await self._journal.depth()).empty
+        leftover = True  # a journal left by an earlier run (killed during an outage or a replay) is replayed first
         try:
             while not stop.is_set():
-                self.primary_up = await self._probe()
-                now = self._clock()
-                if self.primary_up:
-                    self._down_since = None
-                    if self.engaged or leftover:
-                        await self._replay(stop)
+                try:
+                    self.primary_up = await self._probe()
+                    now = self._clock()
+                    if self.primary_up:
+                        self._down_since = None
+                        if self.engaged or (leftover and not (await self._journal.depth()).empty):
+                            await self._replay(stop)
                         leftover = False
-                elif not self.engaged:
-                    self._down_since = self._down_since or now
-                    if now - self._down_since >= self._grace and self._may_journal():
-                        self._engage(now - self._down_since)
+                    elif not self.engaged:
+                        self._down_since = self._down_since or now
+                        if now - self._down_since >= self._grace and self._may_journal():
+                            self._engage(now - self._down_since)
+                except Exception:
+                    log.exception("journal.monitor_failed", retry_in=PROBE_SECONDS * 4)
+                    await wait_for_any(stop, timeout=PROBE_SECONDS * 4)
                 await wait_for_any(stop, timeout=PROBE_SECONDS)
         finally:
             await self._stop_relay()

@@ -101,8 +101,9 @@ class Journal:
     async def open(self, primary: str) -> None:
         """Take the file for this process, and create or upgrade its tables; ``primary`` names the primary database.
 
-        A journal kept for another primary is never replayed into this one: it is moved aside
-        (``<file>.other-<time>``, logged as ``journal.set_aside``) and a new one is begun.
+        A journal kept for another primary is never replayed into this one: if it holds updates
+        not replayed yet it is moved aside (``<file>.other-<time>``, logged as ``journal.set_aside``),
+        otherwise removed, and a new one is begun.
 
         Raises:
             JournalInUseError: another process has the file.
@@ -113,13 +114,19 @@ class Journal:
         async with self.database.engine.connect() as connection:
             kept_for = await connection.scalar(select(JOURNAL_META.c.value).where(JOURNAL_META.c.key == "primary"))
         if kept_for is not None and kept_for != primary:
+            holds_updates = not (await self.depth()).empty
             await self.database.dispose()
             aside = self.path.with_name(f"{self.path.name}.other-{int(time.time())}")
             for suffix in ("", "-wal", "-shm"):
                 source = Path(f"{self.path}{suffix}")
-                if source.exists():
+                if not source.exists():
+                    continue
+                if holds_updates:
                     source.rename(Path(f"{aside}{suffix}"))
-            log.warning("journal.set_aside", kept_for_another_primary=True, moved_to=str(aside))
+                else:
+                    source.unlink()  # only a copy of another database's conversations: nothing to keep
+            if holds_updates:
+                log.warning("journal.set_aside", kept_for_another_primary=True, moved_to=str(aside))
             await self._prepare()
             kept_for = None
         if kept_for is None:
