@@ -47,6 +47,8 @@ class UnreadableWriteSetError(ValueError):
 
 def _encode(value: Any) -> Any:
     if isinstance(value, Enum):  # before str: a StrEnum is a str too
+        if _ENUMS.get(type(value).__name__) is not type(value):
+            raise TypeError(f"a write-set cannot hold a {type(value).__name__}")
         return {"$enum": type(value).__name__, "value": value.value}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
@@ -100,7 +102,18 @@ def _decode(value: Any) -> Any:
 
 
 def dump_writes(writes: WriteSet) -> str:
-    """``writes`` as JSON text."""
+    """``writes`` as JSON text.
+
+    Raises:
+        TypeError: the write-set holds a value no write-set is made of (or nested beyond reason).
+    """
+    try:
+        return _dump(writes)
+    except RecursionError:
+        raise TypeError("a write-set nested too deep to store") from None
+
+
+def _dump(writes: WriteSet) -> str:
     document = {
         "conversations": [_encode(change) for change in writes.conversations.values()],
         "tombstones_taken": [list(pair) for pair in writes.tombstones_taken],
@@ -111,6 +124,13 @@ def dump_writes(writes: WriteSet) -> str:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
+def _expect(kind: type[Any] | tuple[type[Any], ...], value: Any) -> Any:
+    """``value``, if it is of ``kind``: each part of a write-set holds only its own kind of thing."""
+    if not isinstance(value, kind):
+        raise UnreadableWriteSetError(f"a {type(value).__name__} where the write-set has no place for one")
+    return value
+
+
 def load_writes(text: str) -> WriteSet:
     """The write-set :func:`dump_writes` wrote.
 
@@ -119,15 +139,15 @@ def load_writes(text: str) -> WriteSet:
     """
     try:
         document = json.loads(text)
-        changes = [_decode(change) for change in document["conversations"]]
+        changes = [_expect(ConversationWrite, _decode(change)) for change in document["conversations"]]
         return WriteSet(
             conversations={change.id: change for change in changes},
             tombstones_taken=[(int(user), int(chat)) for user, chat in document["tombstones_taken"]],
-            domain=[_decode(call) for call in document["domain"]],
-            outgoing=[_decode(message) for message in document["outgoing"]],
-            handled=_decode(document["handled"]),
+            domain=[_expect(DomainWrite, _decode(call)) for call in document["domain"]],
+            outgoing=[_expect((Reply, CallbackAnswer, Document), _decode(message)) for message in document["outgoing"]],
+            handled=None if document["handled"] is None else _expect(Handled, _decode(document["handled"])),
         )
     except UnreadableWriteSetError:
         raise
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
         raise UnreadableWriteSetError(f"not a stored write-set: {type(error).__name__}") from error

@@ -112,7 +112,7 @@ class Mirror:
         event.listen(self._engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
         self._queue: queue.SimpleQueue[tuple[WriteSet, Any] | threading.Event | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._pruned_at = 0.0
+        self._pruned_at: float | None = None
         self.failures = 0
         """Write-sets that could not be copied (logged; the primary steps they came from are unaffected)."""
 
@@ -188,12 +188,12 @@ class Mirror:
 
     def _prune_expired(self, now: Any) -> None:
         """Drop the copies of conversations that expired: nothing continues from them, and they hold users' answers."""
-        if time.monotonic() - self._pruned_at < PRUNE_EVERY_SECONDS:
+        if self._pruned_at is not None and time.monotonic() - self._pruned_at < PRUNE_EVERY_SECONDS:
             return
         self._pruned_at = time.monotonic()
         try:
             with self._engine.begin() as connection:
-                connection.execute(delete(CONVERSATIONS).where(_c.expires_at < now))
+                connection.execute(delete(CONVERSATIONS).where(_c.expires_at <= now))
         except Exception as error:
             log.warning("journal.prune_failed", error=type(error).__name__)
 

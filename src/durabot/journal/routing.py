@@ -32,7 +32,8 @@ class Route:
 
     async def enter(self) -> bool:
         """Wait for the gate; returns whether this unit of work goes to the journal (and counts it open)."""
-        await self._gate.wait()
+        while not self._gate.is_set():  # woken by a release that a new hold may already have followed
+            await self._gate.wait()
         if not self.engaged:
             return False
         self._open_on_journal += 1
@@ -85,8 +86,8 @@ class RoutedUnitOfWork:
     async def __aenter__(self) -> Self:
         factory = self._factory
         self._journaled = await factory.route.enter()
-        inner: UnitOfWork = factory.journal() if self._journaled else factory.primary()
         try:
+            inner: UnitOfWork = factory.journal() if self._journaled else factory.primary()
             await inner.__aenter__()
         except BaseException:
             if self._journaled:
