@@ -251,7 +251,7 @@ async def run_end_to_end(seconds: float, rate: float) -> EndToEnd:
             try:
                 url = sandbox.wait_for("chat page at", 30).split("chat page at", 1)[1].strip().rstrip("/")
                 settings = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": url, "DATABASE_URL": database_url}
-                settings["JOURNAL_PATH"] = str(Path(folder) / "journal.sqlite3")  # the default: write-through on
+                settings["JOURNAL_PATH"] = os.environ.get("BENCH_JOURNAL", str(Path(folder) / "journal.sqlite3"))
                 bot_env = child_env(**settings, **RATE_SETTINGS)
                 bot = ChildProcess([sys.executable, "-m", "durabot", "run"], bot_env, Path(folder) / "bot.log")
                 bot.wait_for("polling.started", 60)

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, create_engine, delete, event, or_
+from sqlalchemy import Connection, bindparam, create_engine, delete, event, or_
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from durabot.domain.cases import Case, IntakeProgress
 from durabot.domain.machines import MachineDraft, nickname_key
+from durabot.engine.conversation import Conversation
 from durabot.engine.writes import WriteSet
 from durabot.storage.case_repositories import CASES, PROGRESS, case_row, progress_row
 from durabot.storage.repositories import CONVERSATIONS, MACHINES, TOMBSTONES, conversation_row
@@ -47,6 +48,10 @@ _UPSERT_PROGRESS = _UPSERT_PROGRESS.on_conflict_do_update(
     },
 )
 _ADD_MACHINE = sqlite_insert(MACHINES).on_conflict_do_nothing()
+_DELETE_BY_ID = delete(CONVERSATIONS).where(_c.id == bindparam("by_id"))
+_DELETE_SAME_FLOW = delete(CONVERSATIONS).where(
+    _c.user_id == bindparam("by_user"), _c.chat_id == bindparam("by_chat"), _c.conversation_type == bindparam("by_flow")
+)
 
 
 def write_through(connection: Connection, writes: WriteSet, now: Any) -> None:
@@ -67,6 +72,33 @@ def write_through(connection: Connection, writes: WriteSet, now: Any) -> None:
         )
         connection.execute(delete(CONVERSATIONS).where(or_(_c.id == change.id, same_flow)))
         connection.execute(CONVERSATIONS.insert(), conversation_row(conversation, conversation.version))
+    _write_the_rest(connection, writes, now)
+
+
+def write_batch(connection: Connection, batch: list[tuple[WriteSet, Any]]) -> None:
+    """Copy many committed steps at once: each conversation's last state in three statements, then the rest in order.
+
+    The same as :func:`write_through` of each in turn, in far fewer statements, so the thread
+    doing it holds the interpreter only briefly (the service's loop waits on it otherwise).
+    """
+    final: dict[int, Conversation | None] = {}
+    for writes, _ in batch:
+        for change in writes.conversations.values():
+            final.pop(change.id, None)
+            final[change.id] = change.conversation
+    if final:
+        connection.execute(_DELETE_BY_ID, [{"by_id": conversation_id} for conversation_id in final])
+        kept = [conversation for conversation in final.values() if conversation is not None]
+        if kept:
+            flows = {(c.user_id, c.chat_id, c.flow_name) for c in kept}
+            connection.execute(_DELETE_SAME_FLOW, [{"by_user": u, "by_chat": c, "by_flow": f} for u, c, f in flows])
+            connection.execute(CONVERSATIONS.insert(), [conversation_row(c, c.version) for c in kept])
+    for writes, now in batch:
+        _write_the_rest(connection, writes, now)
+
+
+def _write_the_rest(connection: Connection, writes: WriteSet, now: Any) -> None:
+    """Tombstones and domain calls of one step, in the order made."""
     for user_id, chat_id in writes.tombstones_taken:
         connection.execute(
             delete(TOMBSTONES).where(TOMBSTONES.c.user_id == user_id, TOMBSTONES.c.chat_id == chat_id)
@@ -174,9 +206,15 @@ class Mirror:
     def _write(self, batch: list[tuple[WriteSet, Any]]) -> None:
         try:
             with self._engine.begin() as connection:
+                write_batch(connection, batch)
+            return
+        except Exception:
+            pass  # one write-set that cannot be copied holds back no other: copy them one by one
+        try:
+            with self._engine.begin() as connection:
                 for writes, now in batch:
                     try:
-                        with connection.begin_nested():  # one write-set that cannot be copied holds back no other
+                        with connection.begin_nested():
                             write_through(connection, writes, now)
                     except Exception as error:
                         self.failures += 1
@@ -184,7 +222,6 @@ class Mirror:
         except Exception as error:
             self.failures += len(batch)
             log.warning("journal.write_through_lost", write_sets=len(batch), error=type(error).__name__)
-
 
     def _prune_expired(self, now: Any) -> None:
         """Drop the copies of conversations that expired: nothing continues from them, and they hold users' answers."""
