@@ -15,8 +15,9 @@ from sqlalchemy.engine import make_url
 from telegram.error import NetworkError
 
 from durabot.backoff import Backoff
-from durabot.bootstrap import App, TelegramParts, build_telegram_parts
+from durabot.bootstrap import App, Outage, TelegramParts, build_telegram_parts
 from durabot.errors import DurabotError, OperatorError, cannot_listen
+from durabot.journal.seed import seed_journal
 from durabot.storage.availability import describe, is_unavailable
 from durabot.storage.migrate import upgrade
 from durabot.transport.connect import initialise_bot
@@ -150,7 +151,23 @@ class Service:
             return None
         outage.mirror.start()
         log.info("journal.ready", journal=str(outage.journal.path), grace_seconds=self._app.settings.outage_grace_seconds)
-        return asyncio.create_task(outage.monitor.run(stop))
+        return asyncio.create_task(self._watch_outages(outage, stop))
+
+    async def _watch_outages(self, outage: Outage, stop: asyncio.Event) -> None:
+        """Seed the journal from the primary while the monitor watches it, until ``stop``."""
+
+        async def seed() -> None:
+            try:
+                await seed_journal(self._app.database, outage.mirror, self._app.clock())
+            except Exception as error:
+                log.warning("journal.seed_failed", error=describe(error))
+
+        seeding = asyncio.create_task(seed())
+        try:
+            await outage.monitor.run(stop)
+        finally:
+            seeding.cancel()
+            await asyncio.gather(seeding, return_exceptions=True)
 
     async def _migrate_when_reachable(self, stop: asyncio.Event) -> bool:
         """Migrate the database; while it is down or starting up, log a WARNING and try again after a pause.

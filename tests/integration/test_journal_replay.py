@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from durabot.engine.runner import Engine
 from durabot.journal.mirror import Mirror
 from durabot.journal.replay import Replayer
 from durabot.journal.routing import JournalingUnitOfWorkFactory, Route
+from durabot.journal.seed import seed_journal
 from durabot.journal.store import Journal
 from durabot.storage.database import Database
 from durabot.storage.unit_of_work import SqlAlchemyUnitOfWorkFactory
@@ -134,3 +136,40 @@ async def test_an_intake_opened_in_the_journal_is_merged_into_the_clients_open_i
     setup.route.release(engaged=False)  # the primary is back: the intake goes on where both left it
     [reply] = await setup.say(BASIC[3][1])
     assert reply.startswith("Basic information (part 1 of 6) · Question 5 of 8"), reply
+
+
+async def test_a_journal_begun_after_the_conversation_is_seeded_from_the_primary(setup: Setup, clock: FakeClock) -> None:
+    setup.mirror.stop()  # steps applied while no journal was there (another worker, an earlier container)
+    for answer in MACHINE[:3]:
+        await setup.say(answer)
+    await setup.say("/intake_start", chat=CHAT + 1)  # and a client's open intake
+    await setup.say(BASIC[0][1], chat=CHAT + 1)
+    setup.mirror = Mirror(setup.journal.path)
+    setup.mirror.start()
+
+    seeded = await seed_journal(setup.primary, setup.mirror, clock())
+    assert (seeded.conversations, seeded.cases) == (2, 1)
+    assert setup.mirror.flush()
+    setup.route.release(engaged=True)
+    assert (await setup.say(MACHINE[3]))[0].startswith("Step 4 of 6"), "the journal knew where the machine was"
+    assert "Question 3 of 8" in (await setup.say(BASIC[1][1], chat=CHAT + 1))[0], "and where the intake was"
+    setup.mirror.stop()
+
+
+async def test_seeding_never_replaces_a_newer_copy_in_the_journal(setup: Setup, clock: FakeClock) -> None:
+    for answer in MACHINE[:2]:
+        await setup.say(answer)
+    async with setup.primary.engine.connect() as connection:
+        [stale] = (await connection.execute(text("SELECT version, state_data, current_step FROM conversation_states"))).all()
+    for answer in MACHINE[2:4]:
+        await setup.say(answer)
+    assert setup.mirror.flush()
+    async with setup.primary.engine.begin() as connection:  # as if read before the last two steps
+        await connection.execute(
+            text("UPDATE conversation_states SET version = :v, state_data = :s, current_step = :c"),
+            {"v": stale.version, "s": json.dumps(stale.state_data), "c": stale.current_step},
+        )
+    await seed_journal(setup.primary, setup.mirror, clock())
+    assert setup.mirror.flush()
+    setup.route.release(engaged=True)
+    assert (await setup.say(MACHINE[4]))[0].startswith("Step 5 of 6"), "the write-through copy stayed"

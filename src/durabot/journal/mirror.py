@@ -11,6 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,62 @@ def _write_domain_call(connection: Connection, store: str, method: str, args: tu
             log.warning("journal.write_through_skipped", store=store, method=method)
 
 
+@dataclass(frozen=True)
+class Seed:
+    """What the primary holds of live conversations and open intakes, read when the service starts."""
+
+    conversations: list[Conversation]
+    cases: list[Case]
+    progress: list[IntakeProgress]
+
+
+_SEED_CONVERSATION = sqlite_insert(CONVERSATIONS).prefix_with("OR IGNORE")  # a newer one of the same flow stays
+_SEED_CONVERSATION = _SEED_CONVERSATION.on_conflict_do_update(
+    index_elements=[_c.id],
+    set_={name: _SEED_CONVERSATION.excluded[name] for name in ("current_step", "state_data", "updated_at",
+                                                                 "expires_at", "version", "flow_version")},
+    where=_SEED_CONVERSATION.excluded.version > _c.version,
+)
+_SEED_CASE = sqlite_insert(CASES)
+_SEED_CASE = _SEED_CASE.on_conflict_do_update(
+    index_elements=[CASES.c.case_id],
+    set_={name: _SEED_CASE.excluded[name] for name in ("title", "status", "data", "updated_at")},
+    where=_SEED_CASE.excluded.updated_at > CASES.c.updated_at,
+)
+_SEED_PROGRESS = sqlite_insert(PROGRESS)
+_SEED_PROGRESS = _SEED_PROGRESS.on_conflict_do_update(
+    index_elements=[PROGRESS.c.case_id],
+    set_={name: _SEED_PROGRESS.excluded[name]
+          for name in ("current_block", "current_step", "completed_blocks", "answers", "updated_at")},
+    where=_SEED_PROGRESS.excluded.updated_at > PROGRESS.c.updated_at,
+)
+_DELETE_OLDER_OF_FLOW = delete(CONVERSATIONS).where(
+    _c.user_id == bindparam("by_user"),
+    _c.chat_id == bindparam("by_chat"),
+    _c.conversation_type == bindparam("by_flow"),
+    _c.id < bindparam("by_id"),
+)
+
+
+def write_seed(connection: Connection, seed: Seed) -> None:
+    """Add what the journal lacks of ``seed``, never replacing a copy the write-through made since it was read.
+
+    Versions (conversations) and update times (cases, progress) only grow, so a row is taken only
+    where it is newer than the journal's; ids grow with time, so an older conversation of the same
+    flow is the one to go.
+    """
+    if seed.conversations:
+        connection.execute(
+            _DELETE_OLDER_OF_FLOW,
+            [{"by_user": c.user_id, "by_chat": c.chat_id, "by_flow": c.flow_name, "by_id": c.id} for c in seed.conversations],
+        )
+        connection.execute(_SEED_CONVERSATION, [conversation_row(c, c.version) for c in seed.conversations])
+    if seed.cases:
+        connection.execute(_SEED_CASE, [case_row(case) for case in seed.cases])
+    if seed.progress:
+        connection.execute(_SEED_PROGRESS, [progress_row(progress) for progress in seed.progress])
+
+
 class Mirror:
     """Writes primary steps through to the journal at ``path``, on a thread of its own.
 
@@ -142,7 +199,7 @@ class Mirror:
         self._engine = create_engine(f"sqlite:///{path}", hide_parameters=True)
         event.listen(self._engine, "connect", _pragmas)
         event.listen(self._engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
-        self._queue: queue.SimpleQueue[tuple[WriteSet, Any] | threading.Event | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[WriteSet, Any] | Seed | threading.Event | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._pruned_at: float | None = None
         self.failures = 0
@@ -158,6 +215,11 @@ class Mirror:
         """Queue a committed primary step's write-set for the journal."""
         if self._thread is not None and (writes.conversations or writes.tombstones_taken or writes.domain):
             self._queue.put((writes, now))
+
+    def seed(self, seed: Seed) -> None:
+        """Queue what the primary held at start for the journal (see :func:`write_seed`)."""
+        if self._thread is not None:
+            self._queue.put(seed)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until what was submitted before is written; ``False`` if that took longer than ``timeout``."""
@@ -181,12 +243,15 @@ class Mirror:
             batch: list[tuple[WriteSet, Any]] = []
             markers: list[threading.Event] = []
             stopping = False
-            item: tuple[WriteSet, Any] | threading.Event | None = first
+            seeds: list[Seed] = []
+            item: tuple[WriteSet, Any] | Seed | threading.Event | None = first
             while True:
                 if item is None:
                     stopping = True
                 elif isinstance(item, threading.Event):
                     markers.append(item)
+                elif isinstance(item, Seed):
+                    seeds.append(item)
                 else:
                     batch.append(item)
                 if stopping or len(batch) >= BATCH:
@@ -198,6 +263,8 @@ class Mirror:
             if batch:
                 self._write(batch)
                 self._prune_expired(batch[-1][1])
+            for seed in seeds:
+                self._write_seed(seed)
             for marker in markers:
                 marker.set()
             if stopping:
@@ -222,6 +289,14 @@ class Mirror:
         except Exception as error:
             self.failures += len(batch)
             log.warning("journal.write_through_lost", write_sets=len(batch), error=type(error).__name__)
+
+    def _write_seed(self, seed: Seed) -> None:
+        try:
+            with self._engine.begin() as connection:
+                write_seed(connection, seed)
+        except Exception as error:
+            self.failures += 1
+            log.warning("journal.seed_failed", error=type(error).__name__)
 
     def _prune_expired(self, now: Any) -> None:
         """Drop the copies of conversations that expired: nothing continues from them, and they hold users' answers."""

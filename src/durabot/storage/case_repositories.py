@@ -46,7 +46,8 @@ _UPDATE_PROGRESS = (
 )
 
 
-def _case(row: Row[Any]) -> Case:
+def case_of_row(row: Row[Any]) -> Case:
+    """The case a ``cases`` row holds."""
     return Case(
         case_id=row.case_id,
         user_id=row.user_id,
@@ -60,7 +61,8 @@ def _case(row: Row[Any]) -> Case:
     )
 
 
-def _progress(row: Row[Any]) -> IntakeProgress:
+def progress_of_row(row: Row[Any]) -> IntakeProgress:
+    """The progress a ``case_intake_progress`` row holds."""
     return IntakeProgress(
         case_id=row.case_id,
         user_id=row.user_id,
@@ -113,11 +115,11 @@ class SqlAlchemyCaseRepository:
 
     async def get(self, case_id: UUID) -> Case | None:
         row = (await self._connection.execute(_GET_CASE, {"case_id": case_id})).first()
-        return _case(row) if row else None
+        return case_of_row(row) if row else None
 
     async def for_user(self, user_id: int) -> list[Case]:
         query = select(CASES).where(_k.user_id == user_id).order_by(_k.created_at.desc())
-        return [_case(row) for row in await self._connection.execute(query)]
+        return [case_of_row(row) for row in await self._connection.execute(query)]
 
     async def update(self, case: Case) -> None:
         values = {"title": case.title, "status": case.status.value, "data": dict(case.data), "updated_at": case.updated_at}
@@ -138,11 +140,11 @@ class SqlAlchemyIntakeProgressRepository:
 
     async def get(self, case_id: UUID) -> IntakeProgress | None:
         row = (await self._connection.execute(_GET_PROGRESS, {"case_id": case_id})).first()
-        return _progress(row) if row else None
+        return progress_of_row(row) if row else None
 
     async def open_for_user(self, user_id: int) -> IntakeProgress | None:
         row = (await self._connection.execute(_OPEN_PROGRESS, {"user_id": user_id})).first()
-        return _progress(row) if row else None
+        return progress_of_row(row) if row else None
 
     async def update(self, progress: IntakeProgress) -> None:
         values = {
@@ -158,11 +160,11 @@ class SqlAlchemyIntakeProgressRepository:
     async def orphans(self) -> list[IntakeProgress]:
         missing = ~exists().where(_k.case_id == _p.case_id)
         query = select(PROGRESS).where(missing).order_by(_p.created_at)
-        return [_progress(row) for row in await self._connection.execute(query)]
+        return [progress_of_row(row) for row in await self._connection.execute(query)]
 
     async def for_user(self, user_id: int) -> list[IntakeProgress]:
         query = select(PROGRESS).where(_p.user_id == user_id).order_by(_p.created_at)
-        return [_progress(row) for row in await self._connection.execute(query)]
+        return [progress_of_row(row) for row in await self._connection.execute(query)]
 
     async def delete(self, case_id: UUID) -> None:
         await self._connection.execute(delete(PROGRESS).where(_p.case_id == case_id))

@@ -67,7 +67,8 @@ _INSERT_MACHINE = insert(MACHINES).returning(_m.id)
 _INSERT_OUTBOX = insert(OUTBOX)
 
 
-def _conversation(row: Row[Any]) -> Conversation:
+def conversation_of_row(row: Row[Any]) -> Conversation:
+    """The conversation a ``conversation_states`` row holds."""
     return Conversation(
         user_id=row.user_id,
         chat_id=row.chat_id,
@@ -119,16 +120,16 @@ class SqlAlchemyConversationStore:
 
     async def active(self, user_id: int, chat_id: int) -> Conversation | None:
         row = (await self._connection.execute(_ACTIVE, {"user_id": user_id, "chat_id": chat_id})).first()
-        return _conversation(row) if row else None
+        return conversation_of_row(row) if row else None
 
     async def find(self, user_id: int, chat_id: int, flow_name: str) -> Conversation | None:
         parameters = {"user_id": user_id, "chat_id": chat_id, "flow_name": flow_name}
         row = (await self._connection.execute(_FIND, parameters)).first()
-        return _conversation(row) if row else None
+        return conversation_of_row(row) if row else None
 
     async def of_chat(self, user_id: int, chat_id: int) -> list[Conversation]:
         rows = await self._connection.execute(_OF_CHAT, {"user_id": user_id, "chat_id": chat_id})
-        return sorted(map(_conversation, rows), key=lambda c: (c.updated_at, c.id or 0), reverse=True)
+        return sorted(map(conversation_of_row, rows), key=lambda c: (c.updated_at, c.id or 0), reverse=True)
 
     async def save(self, conversation: Conversation) -> Conversation:
         if conversation.id is None:
@@ -217,7 +218,7 @@ class SqlAlchemyConversationStore:
     async def of_user(self, user_id: int) -> tuple[list[Conversation], list[Tombstone]]:
         live = select(CONVERSATIONS).where(_c.user_id == user_id).order_by(_c.started_at, _c.id)
         gone = select(*_TOMBSTONE_COLUMNS).where(_t.user_id == user_id).order_by(_t.expired_at, _t.id)
-        conversations = [_conversation(found) for found in await self._connection.execute(live)]
+        conversations = [conversation_of_row(found) for found in await self._connection.execute(live)]
         return conversations, [_tombstone(found) for found in await self._connection.execute(gone)]
 
     async def forget_user(self, user_id: int) -> int:
