@@ -26,6 +26,7 @@ from durabot.engine.runner import Engine
 from durabot.flows.add_machine import ADD_MACHINE
 from durabot.flows.eb1a_intake import EB1A_INTAKE
 from durabot.journal.mirror import Mirror
+from durabot.journal.notice import NotSavedNotice
 from durabot.journal.outage import JournalLease, OutageMonitor
 from durabot.journal.replay import Replayer
 from durabot.journal.routing import JournalingUnitOfWorkFactory, Route
@@ -232,8 +233,11 @@ def build_telegram_parts(app: App, bot: Bot) -> TelegramParts:
         )
         return TelegramParts(relay, rate_share, webhook=webhook)
 
+    outage = app.outage
+    not_saved = None if outage is None else NotSavedNotice(bot, lambda: outage.monitor.engaged)
+
     def new_poller() -> Poller:
-        return Poller(bot, app.engine, app.observers)
+        return Poller(bot, app.engine, app.observers, not_saved=not_saved)
 
     leader = LeaderLease(app.database)
     lease = leader if app.outage is None else JournalLease(leader, app.outage.monitor)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from durabot.journal.notice import NOT_SAVED
 from tests.e2e.conftest import Bot, Process, SandboxClient, wait_until
 from tests.faults.conftest import Cluster
 from tests.integration.intake_answers import ALL
@@ -36,6 +37,8 @@ class Conversation:
 
     def __init__(self, sandbox: SandboxClient, chat: int, steps: list[str]) -> None:
         self.sandbox, self.chat, self.steps, self.sent = sandbox, chat, steps, 0
+        self.notices = 0
+        """Messages the bot sent that answer no step (a "can't save right now")."""
 
     def advance(self, count: int) -> None:
         for text in self.steps[self.sent : self.sent + count]:
@@ -44,7 +47,7 @@ class Conversation:
             else:
                 self.sandbox.say(self.chat, text)
             self.sent += 1
-            self.sandbox.wait_for_reply(self.chat, self.sent, seconds=GUARD_SECONDS)
+            self.sandbox.wait_for_reply(self.chat, self.sent + self.notices, seconds=GUARD_SECONDS)
 
     def finish(self) -> None:
         self.advance(len(self.steps) - self.sent)
@@ -219,13 +222,16 @@ def test_updates_are_not_confirmed_while_the_journal_cannot_write_and_are_applie
         disk.fill()
         update_id = sandbox.say(MACHINE_CHAT, MACHINE[2])
         wait_until(lambda: worker.events("polling.database_unavailable"), "the journal refusing the update", GUARD_SECONDS)
-        assert len(sandbox.bot_texts(MACHINE_CHAT)) == 2, "no answer to what could not be saved"
+        notice = sandbox.wait_for_reply(MACHINE_CHAT, 3, seconds=GUARD_SECONDS)[-1]
+        assert notice == NOT_SAVED, "told, best-effort, that nothing was taken in (and never that it was saved)"
         offsets = [c["params"].get("offset") for c in sandbox.calls("getUpdates")]
         assert max(int(o) for o in offsets if o is not None) <= update_id, "the update was not confirmed"
 
         disk.free()
-        machine.sent += 1
-        sandbox.wait_for_reply(MACHINE_CHAT, 3, seconds=GUARD_SECONDS)  # Telegram kept it; it is applied now
+        machine.sent, machine.notices = machine.sent + 1, 1
+        reply = sandbox.wait_for_reply(MACHINE_CHAT, 4, seconds=GUARD_SECONDS)[-1]  # Telegram kept it; applied now
+        assert reply.startswith("Step 3 of 6"), reply
+        assert sandbox.bot_texts(MACHINE_CHAT).count(NOT_SAVED) == 1, "once a minute at most"
         machine.finish()
         cluster.start()
         worker.wait_for("journal.replayed", GUARD_SECONDS)
@@ -233,7 +239,8 @@ def test_updates_are_not_confirmed_while_the_journal_cannot_write_and_are_applie
             ("Press 12", "Haas", "greased monthly")
         ]
         assert cluster.query("SELECT outcome, count(*) FROM telegram_updates GROUP BY outcome") == [("applied", len(MACHINE))]
-        assert [t.split(" · ")[0] for t in sandbox.bot_texts(MACHINE_CHAT)[:-1]] == [f"Step {n} of 6" for n in range(1, 7)]
+        prompts = [t.split(" · ")[0] for t in sandbox.bot_texts(MACHINE_CHAT)[:-1] if t != NOT_SAVED]
+        assert prompts == [f"Step {n} of 6" for n in range(1, 7)]
     finally:
         bot.stop_all()
         disk.remove()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import structlog
@@ -12,6 +13,7 @@ from telegram.error import Conflict, InvalidToken
 from telegram.warnings import PTBUserWarning
 
 from durabot.backoff import Backoff
+from durabot.engine.events import Received
 from durabot.engine.runner import Engine
 from durabot.failpoints import failpoint
 from durabot.observe import BaseObserver, Observer
@@ -58,6 +60,8 @@ class Poller:
         bot: The Bot API client to poll with.
         engine: Stores (and where it can, applies) each batch.
         observer: Told of every stored batch (:meth:`~durabot.observe.Observer.updates_stored`).
+        not_saved: Called with a batch that could not be stored because the database (or the
+            outage journal) is unavailable; the batch is not confirmed either way.
         long_poll_seconds: How long one ``getUpdates`` waits for updates.
         max_backoff_seconds: The longest pause after failures.
     """
@@ -69,12 +73,14 @@ class Poller:
         observer: Observer | None = None,
         long_poll_seconds: int = 25,
         max_backoff_seconds: float = 30,
+        not_saved: Callable[[Sequence[Received]], Awaitable[None]] | None = None,
     ) -> None:
         self._bot = bot
         self._engine = engine
         self._observer = observer or BaseObserver()
         self._long_poll = long_poll_seconds
         self._max_backoff = max_backoff_seconds
+        self._not_saved = not_saved
         self.offset: int | None = None
 
     async def run(self, stop: asyncio.Event, lease: Lease | None = None) -> None:
@@ -148,7 +154,12 @@ class Poller:
         if not items:  # nothing to move the offset past: Telegram answers the same at once, so don't spin
             await asyncio.sleep(UNUSABLE_BATCH_PAUSE_SECONDS)
             return 0
-        intake = await self._engine.take_in(items, raw)
+        try:
+            intake = await self._engine.take_in(items, raw)
+        except Exception as error:
+            if self._not_saved is not None and is_unavailable(error):
+                await self._not_saved(items)
+            raise
         failpoint("polling.after_store")
         self.offset = max(item.update_id for item in items) + 1
         log.info(
