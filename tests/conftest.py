@@ -20,6 +20,7 @@ from durabot.storage.database import Database
 from durabot.storage.migrate import upgrade
 
 os.environ.setdefault("JOURNAL_PATH", "")  # no outage journal unless a test asks for one (it is per process)
+os.environ.setdefault("ADMIN_ENABLED", "false")  # no admin port unless a test asks for one (8090 is one per machine)
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -20,6 +20,9 @@ class Recorder(BaseObserver):
     def update_applied(self, applied: Applied) -> None:
         self.calls.append(("update_applied", applied.update_id, applied.outcome))
 
+    def updates_ignored(self, count: int) -> None:
+        self.calls.append(("updates_ignored", count))
+
     def message_sent(self, method: str) -> None:
         self.calls.append(("message_sent", method))
 

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     processing_concurrency: int = Field(default=4, ge=1, le=64)
     telegram_global_rate: float | None = Field(default=30, ge=0)
     telegram_chat_rate: float | None = Field(default=1, ge=0)
+    admin_enabled: bool = True
+    """Serve ``/healthz``, ``/readyz`` and ``/metrics`` on the admin port."""
+    admin_listen_host: str = "127.0.0.1"
+    admin_listen_port: int = Field(default=8090, ge=0, le=65535)
+    metrics_listen_port: int | None = Field(default=None, ge=0, le=65535)
+    """A port of its own for ``/metrics`` (which needs no login), instead of the admin port."""
     journal_path: str = "durabot-journal.sqlite3"
     """The outage journal's SQLite file (relative to the working directory); empty turns outage mode off."""
     outage_grace_seconds: float = Field(default=5.0, ge=0)
@@ -94,7 +100,10 @@ class Settings(BaseSettings):
     def _use_async_driver(cls, value: str) -> str:
         return normalise_database_url(value)
 
-    @field_validator("telegram_bot_token", "webhook_secret", "telegram_global_rate", "telegram_chat_rate", mode="before")
+    @field_validator(
+        "telegram_bot_token", "webhook_secret", "telegram_global_rate", "telegram_chat_rate", "metrics_listen_port",
+        mode="before",
+    )
     @classmethod
     def _unset_when_empty(cls, value: Any) -> Any:
         return None if value == "" else value

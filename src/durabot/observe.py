@@ -28,6 +28,9 @@ class Observer(Protocol):
     def update_applied(self, applied: Applied) -> None:
         """An update reached its outcome and committed, with the messages it queued."""
 
+    def updates_ignored(self, count: int) -> None:
+        """Updates were stored as ignored (malformed, of a kind the bot does not act on, for another bot)."""
+
     def message_sent(self, method: str) -> None:
         """An outbox row was delivered (``method`` is its :class:`~durabot.outbox.OutboxMethod`)."""
 
@@ -48,6 +51,9 @@ class BaseObserver:
         return None
 
     def update_applied(self, applied: Applied) -> None:
+        return None
+
+    def updates_ignored(self, count: int) -> None:
         return None
 
     def message_sent(self, method: str) -> None:
@@ -86,6 +92,13 @@ class Observers(BaseObserver):
                 observer.update_applied(applied)
             except Exception:
                 _failed(observer, "update_applied")
+
+    def updates_ignored(self, count: int) -> None:
+        for observer in self._observers:
+            try:
+                observer.updates_ignored(count)
+            except Exception:
+                _failed(observer, "updates_ignored")
 
     def message_sent(self, method: str) -> None:
         for observer in self._observers:

@@ -16,6 +16,7 @@ from telegram.error import NetworkError
 
 from durabot.backoff import Backoff
 from durabot.bootstrap import App, Outage, TelegramParts, build_telegram_parts
+from durabot.console.server import ConsoleServer
 from durabot.errors import DurabotError, OperatorError, cannot_listen
 from durabot.journal.seed import seed_journal
 from durabot.storage.availability import describe, is_unavailable
@@ -73,6 +74,7 @@ class Service:
         self._app = app
         self._announce = announce
         self.webhook: WebhookServer | None = None
+        self.console: ConsoleServer | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then stop taking updates, finish the step in hand and flush replies.
@@ -84,11 +86,31 @@ class Service:
                 own; the others are stopped cleanly first. A :class:`DurabotError` that ended a task
                 (a port in use, say) is raised as it is.
         """
+        async with contextlib.AsyncExitStack() as console:
+            await self._start_console(console)  # /healthz answers while the database is still awaited
+            await self._run(stop)
+
+    async def _start_console(self, stack: contextlib.AsyncExitStack) -> None:
+        """Serve health, readiness and metrics on the admin port, unless ``ADMIN_ENABLED=false``."""
+        app, settings = self._app, self._app.settings
+        if not settings.admin_enabled or app.health is None or app.metrics is None:
+            return
+        server = ConsoleServer(
+            app.health, app.metrics, settings.admin_listen_host, settings.admin_listen_port, settings.metrics_listen_port
+        )
+        await server.start()
+        self.console = server
+        stack.push_async_callback(server.stop)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         app, settings = self._app, self._app.settings
         if not await self._migrate_when_reachable(stop):
             return
         ended: tuple[str, asyncio.Task[None]] | None = None
+        refresh_stop = asyncio.Event()
+        refreshing = asyncio.create_task(app.metrics.keep_fresh(app.database, refresh_stop, app.clock)) if app.metrics else None
         async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(self._stop_refreshing, refreshing, refresh_stop)
             bot = await self._connect_bot(stack, stop)
             if bot is None:
                 return
@@ -110,6 +132,8 @@ class Service:
                 stop.set()
 
             log.info("service.stopping")
+            if app.health is not None:
+                app.health.intake = "stopped"
             intake_stop.set()
             tasks["intake"].cancel()
             await asyncio.gather(tasks["intake"], return_exceptions=True)
@@ -133,6 +157,12 @@ class Service:
             if isinstance(cause, DurabotError):
                 raise cause  # already says what went wrong and what to do
             raise BackgroundTaskError(f"the {name} task stopped unexpectedly: {cause or 'it returned'}") from cause
+
+    @staticmethod
+    async def _stop_refreshing(task: asyncio.Task[None] | None, stop: asyncio.Event) -> None:
+        stop.set()
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
 
     async def _open_journal(self, stop: asyncio.Event) -> asyncio.Task[None] | None:
         """Open the outage journal and start its write-through and monitor; without it the service runs as before.
@@ -240,6 +270,8 @@ class Service:
             assert settings.webhook_url is not None and settings.webhook_secret is not None
             self.webhook = parts.webhook
             await self.webhook.start()
+            if self._app.health is not None:
+                self._app.health.intake = "webhook"
             secret = settings.webhook_secret.get_secret_value()
             await bot.set_webhook(settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
             await stop.wait()
@@ -250,6 +282,8 @@ class Service:
         """Poll whenever this process holds the lease; step down when it is lost and wait to take it again."""
         assert parts.lease is not None and parts.new_poller is not None
         lease, observer, backoff = parts.lease, self._app.observers, Backoff(first=1.0, cap=30.0)
+        if self._app.health is not None:
+            self._app.health.intake = "standby"  # waiting for the lease; polling once it has it
         while await lease.acquire(stop):
             pause = 0.0
             observer.leadership_changed(polling=True)

@@ -10,7 +10,7 @@ from durabot.engine.conversation import Conversation
 from durabot.engine.events import Command, Event, EventKind
 from durabot.engine.ports import Domains, UnitOfWork
 from durabot.engine.step_view import RecordingDomains, StepConversations
-from durabot.engine.writes import WriteSet
+from durabot.engine.writes import FlowEvent, WriteSet
 from durabot.engine.registry import AnswerRejected, CommandEntry, FlowActions, FlowEntry, Registry
 from durabot.flows import render
 from durabot.flows.model import MAX_ANSWER_LENGTH, Answers, InvalidAnswer, Step
@@ -118,6 +118,7 @@ class Dispatcher:
                 return conversation, None
             await store.delete(conversation)
             if not kept_out:
+                ctx.writes.flow_events.append(FlowEvent(conversation.flow_name, "expired"))
                 return None, entry
         return None, None
 
@@ -247,6 +248,7 @@ class Dispatcher:
                 answers, lead = answers.without(rejected.step_key), rejected.message
             else:
                 await ctx.conversations.delete(conversation)
+                ctx.writes.flow_events.append(FlowEvent(conversation.flow_name, "completed"))
                 return [closing]
         await actions.moved(ctx.domains, ctx.event.user_id, answers)
         saved = await ctx.conversations.save(conversation.advanced(entry.flow, answers, ctx.now, self._ttl))
@@ -311,6 +313,7 @@ class Dispatcher:
             return [render.welcome_back(flow, saved.answers, self._buttons(saved))]
         if existing is not None:
             await ctx.conversations.delete(existing)
+            ctx.writes.flow_events.append(FlowEvent(existing.flow_name, "expired"))
         answers = await self._actions(ctx, entry).opened(ctx.domains, user_id, create)
         if answers is None:
             return [Reply(f"You have nothing in progress here. Send /{flow.command} to start.")]
@@ -325,6 +328,7 @@ class Dispatcher:
     async def _cancel(self, ctx: Context, entry: FlowEntry, conversation: Conversation | None) -> list[Outgoing]:
         if conversation is not None and conversation.id is not None:
             await ctx.conversations.delete(conversation)
+            ctx.writes.flow_events.append(FlowEvent(conversation.flow_name, "cancelled"))
         outcome = await self._actions(ctx, entry).cancelled(ctx.domains, ctx.event.user_id)
         if conversation is None and outcome is None:
             return [Reply(f"You have nothing in progress to cancel. Send /{entry.flow.command} to start.")]

@@ -18,7 +18,7 @@ from durabot.engine.dispatch import Dispatcher
 from durabot.engine.events import Event, EventKind, IgnoredUpdate, Received
 from durabot.engine.ports import PendingUpdate, UnitOfWork, UnitOfWorkFactory
 from durabot.engine.registry import Registry
-from durabot.engine.writes import Handled
+from durabot.engine.writes import FlowEvent, Handled
 from durabot.failpoints import failpoint
 from durabot.observe import BaseObserver, Observer
 from durabot.redaction import redact
@@ -48,6 +48,12 @@ class Applied:
     outgoing: tuple[Outgoing, ...]
     more_pending: bool = False
     """Whether another update of the same chat was waiting when this one was taken."""
+    seconds: float = 0.0
+    """How long the step took, from taking the update to its commit."""
+    flow: str = ""
+    """The flow whose conversation the step worked on ("" for a command or nothing in progress)."""
+    flow_events: tuple[FlowEvent, ...] = ()
+    """What the step did to conversations: started one, reached a step, ended one."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,8 @@ class Engine:
         """
         ignored = [item for item in items if isinstance(item, IgnoredUpdate)]
         new = await self.receive(ignored, raw) if ignored else 0
+        if new:
+            self._observer.updates_ignored(new)
         by_chat: dict[int, list[Event]] = {}
         for item in sorted((i for i in items if isinstance(i, Event)), key=lambda e: e.update_id):
             by_chat.setdefault(item.chat_id, []).append(item)
@@ -265,14 +273,19 @@ class Engine:
         await uow.commit()
         outgoing = writes.outgoing
         failpoint("engine.after_commit")
+        seconds = time.perf_counter() - started
         log.info(
             "engine.update_applied",
             update_id=event.update_id,
             chat_id=event.chat_id,
             messages=len(outgoing),
-            ms=round((time.perf_counter() - started) * 1000, 1),
+            ms=round(seconds * 1000, 1),
         )
-        return Applied(event.update_id, APPLIED, tuple(outgoing), more)
+        events = tuple(writes.flow_events)
+        flow = next((e.flow for e in events), "") or next(
+            (c.conversation.flow_name for c in writes.conversations.values() if c.conversation is not None), ""
+        )
+        return Applied(event.update_id, APPLIED, tuple(outgoing), more, seconds, flow, events)
 
     async def _record_failure(
         self, failed: PendingUpdate, error: BaseException, arriving: Mapping[int, Any] | None = None

@@ -15,7 +15,7 @@ from durabot.domain.cases import Case, CaseRepository, CaseStatus, IntakeProgres
 from durabot.domain.machines import Machine, MachineDraft, MachineRepository
 from durabot.engine.conversation import Conversation, Tombstone
 from durabot.engine.ports import ConversationStore, Domains, UserRecords
-from durabot.engine.writes import WriteSet
+from durabot.engine.writes import FlowEvent, WriteSet
 
 
 class StepConversations:
@@ -46,9 +46,14 @@ class StepConversations:
     async def save(self, conversation: Conversation) -> Conversation:
         """The conversation as saved: with its id, and its version moved on."""
         loaded = await self._loaded()
+        before = loaded.get(conversation.id) if conversation.id is not None else None
         saved = self._writes.save(conversation)
         assert saved.id is not None
         loaded[saved.id] = saved
+        if conversation.id is None:
+            self._writes.flow_events.append(FlowEvent(saved.flow_name, "started"))
+        if saved.current_step and (before is None or before.current_step != saved.current_step):
+            self._writes.flow_events.append(FlowEvent(saved.flow_name, "step", saved.current_step.partition(":")[2]))
         return saved
 
     async def delete(self, conversation: Conversation) -> None:

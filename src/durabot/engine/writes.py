@@ -14,6 +14,17 @@ from durabot.replies import Outgoing
 DomainStore = Literal["machines", "cases", "intake", "user_records"]
 """The :class:`~durabot.engine.ports.Domains` store a domain write goes to."""
 
+FlowEventKind = Literal["started", "step", "completed", "cancelled", "expired"]
+
+
+@dataclass(frozen=True)
+class FlowEvent:
+    """A conversation's milestone in a step, for the flow funnel: started, reached a step (``step`` names it), ended."""
+
+    flow: str
+    kind: FlowEventKind
+    step: str = ""
+
 _sequence = itertools.count(secrets.randbelow(1 << 10))
 
 
@@ -79,6 +90,8 @@ class WriteSet:
     domain: list[DomainWrite] = field(default_factory=list)
     outgoing: list[Outgoing] = field(default_factory=list)
     handled: Handled | None = None
+    flow_events: list[FlowEvent] = field(default_factory=list)
+    """What the step did to conversations, for metrics; not written anywhere."""
 
     def save(self, conversation: Conversation) -> Conversation:
         """Record ``conversation`` saved; returns it as stored (with its id and next version)."""

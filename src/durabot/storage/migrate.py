@@ -44,6 +44,13 @@ async def current_revision(database: Database) -> str | None:
         return await connection.run_sync(_read)
 
 
+def head_revision() -> str | None:
+    """The newest revision durabot's migrations know."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
 async def has_tables(database: Database, *names: str) -> bool:
     """Whether every one of ``names`` exists in the database."""
     from sqlalchemy import inspect
