@@ -196,6 +196,36 @@ def repair_orphans_command(
 
 
 @app.command()
+def doctor(
+    as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON instead of a table."),
+) -> None:
+    """Check the database, its migrations, orphans, inbox, outbox, poller lease, webhook and outage journal.
+
+    Exits with status 1 if any check finds a problem (warnings alone exit 0).
+    """
+    import json
+
+    from rich.table import Table
+    from rich.text import Text
+
+    from durabot.doctor import Finding, Status, diagnose, healthy
+
+    findings: list[Finding] = _with_app(diagnose)
+    if as_json:
+        print(json.dumps({"healthy": healthy(findings), "findings": [f.as_dict() for f in findings]}, indent=2))
+    else:
+        table = Table(title="durabot doctor")
+        for column in ("check", "status", "detail"):
+            table.add_column(column)
+        styles = {Status.OK: "green", Status.WARN: "yellow", Status.PROBLEM: "bold red"}
+        for finding in findings:
+            table.add_row(finding.name, Text(finding.status, style=styles[finding.status]), Text(finding.detail))
+        console.print(table)
+    if not healthy(findings):
+        raise typer.Exit(code=1)
+
+
+@app.command()
 def sandbox(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8081, help="Port to listen on (0 picks a free one)."),
