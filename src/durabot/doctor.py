@@ -25,7 +25,7 @@ from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 
 from durabot.bootstrap import App
 from durabot.engine.runner import FAILED
-from durabot.journal.store import JOURNAL_STEPS, Depth
+from durabot.journal.store import JOURNAL_SET_ASIDE, JOURNAL_STEPS, Depth
 from durabot.outbox import OutboxStatus
 from durabot.redaction import redact
 from durabot.storage.availability import describe
@@ -378,6 +378,14 @@ def journal_depth(path: Path) -> Depth:
     return Depth(int(steps), int(updates), int(unsent))
 
 
+def journal_set_aside(path: Path) -> int:
+    """Steps the replay could not write into the primary, kept in the journal for an operator."""
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=5)) as connection:
+        known = connection.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (JOURNAL_SET_ASIDE.name,)).fetchone()
+        return int(connection.execute(f"SELECT count(*) FROM {JOURNAL_SET_ASIDE.name}").fetchone()[0]) if known else 0
+
+
 async def outage_journal(context: Context) -> Verdict:
     """What the local outage journal holds that the primary does not have yet: anything is a warning."""
     path = context.app.settings.journal_file
@@ -387,8 +395,15 @@ async def outage_journal(context: Context) -> Verdict:
         return Verdict(Status.OK, f"no journal file at {path} yet")
     try:
         depth = await asyncio.to_thread(journal_depth, path)
+        set_aside = await asyncio.to_thread(journal_set_aside, path)
     except sqlite3.Error as error:
         return Verdict(Status.WARN, f"cannot read {path}: {type(error).__name__}: {error}")
+    if set_aside:
+        return Verdict(
+            Status.WARN,
+            f"{path}: {plural(set_aside, 'step')} the replay could not write into the primary, kept in "
+            f"{JOURNAL_SET_ASIDE.name} (logged as journal.replay_set_aside)",
+        )
     if depth.empty and not depth.unsent:
         return Verdict(Status.OK, f"{path}: nothing to replay")
     return Verdict(

@@ -173,3 +173,26 @@ async def test_seeding_never_replaces_a_newer_copy_in_the_journal(setup: Setup, 
     assert setup.mirror.flush()
     setup.route.release(engaged=True)
     assert (await setup.say(MACHINE[4]))[0].startswith("Step 5 of 6"), "the write-through copy stayed"
+
+
+async def test_a_step_the_primary_will_not_take_is_set_aside_and_holds_back_no_other(setup: Setup) -> None:
+    setup.route.release(engaged=True)
+    await setup.say("/library")
+    await setup.say("/addmachine")
+    async with setup.journal.database.transaction() as connection:  # the first step's write-set cannot be read
+        first = (await connection.execute(text("SELECT min(seq) FROM journal_steps"))).scalar_one()
+        await connection.execute(text("UPDATE journal_steps SET writes = '{\"not\": \"a write-set\"}' WHERE seq = :s"), {"s": first})
+    with capture_logs() as logs:
+        report = await setup.replayer.replay()
+    assert (report.set_aside, report.updates, report.steps) == (1, 1, 1)
+    assert [e["log_level"] for e in logs if e["event"] == "journal.replay_set_aside"] == ["error"]
+    assert await setup.rows("SELECT outcome FROM telegram_updates ORDER BY update_id") == [("failed",), ("applied",)]
+    [(error,)] = await setup.rows("SELECT error FROM telegram_updates WHERE outcome = 'failed'")
+    assert error.startswith("not replayed from the outage journal: UnreadableWriteSetError")
+    texts = [payload["text"] for (payload,) in await setup.rows("SELECT payload FROM outbox_messages ORDER BY id")]
+    assert any(t.startswith("Sorry — something went wrong") for t in texts), texts
+    assert any(t.startswith("Step 1 of 6") for t in texts), "the next step was replayed all the same"
+    assert (await setup.journal.depth()).empty
+    async with setup.journal.database.engine.connect() as connection:
+        kept = (await connection.execute(text("SELECT update_id, writes FROM journal_set_aside"))).all()
+    assert len(kept) == 1 and "not" in kept[0].writes, "the step is kept for an operator"

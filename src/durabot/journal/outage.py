@@ -199,6 +199,7 @@ class OutageMonitor(BaseObserver):
             replies_to_send=report.replies_to_send,
             already_in_primary=report.already_there,
             conflicts=report.conflicts,
+            set_aside=report.set_aside,
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
 

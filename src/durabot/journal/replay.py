@@ -20,7 +20,7 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from sqlalchemy import Row, delete, or_, select
+from sqlalchemy import Row, delete, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,12 +32,14 @@ from durabot.engine.events import Event
 from durabot.engine.dispatch import Dispatcher
 from durabot.engine.ports import UnitOfWork
 from durabot.engine.registry import Registry
-from durabot.engine.runner import APPLIED
+from durabot.engine.runner import APOLOGY, APPLIED, FAILED
 from durabot.engine.writes import ConversationWrite, DomainWrite, WriteSet
 from durabot.failpoints import failpoint
 from durabot.flows.model import Answers
 from durabot.journal.codec import load_writes
-from durabot.journal.store import JOURNAL_STEPS, Journal, forget_replayed
+from durabot.journal.store import JOURNAL_SET_ASIDE, JOURNAL_STEPS, Journal, forget_replayed
+from durabot.redaction import redact
+from durabot.storage.availability import is_conflict, is_unavailable
 from durabot.outbox import OutboxStatus
 from durabot.replies import Reply
 from durabot.storage.inbox import UPDATES
@@ -53,6 +55,9 @@ NICKNAME_TAKEN_NOTICE = (
     "While I was briefly offline I could not check your library, and “{nickname}” turned out to be "
     "taken by another of your machines. Nothing else was lost."
 )
+
+CONFLICT_ATTEMPTS = 3
+"""How often a journal update that clashed with concurrent work in the primary is tried before it is set aside."""
 
 _UPDATE_COLUMNS = ("bot_id", "update_id", "fingerprint", "chat_id", "user_id", "raw", "event", "received_at",
                    "processed_at", "outcome", "error")
@@ -73,6 +78,8 @@ class ReplayReport:
     replies_to_send: int = 0
     already_there: int = 0
     conflicts: int = 0
+    set_aside: int = 0
+    """Steps the primary would not take (kept in the journal's ``journal_set_aside``, the user told)."""
     chats: set[int] = field(default_factory=set)
 
 
@@ -122,9 +129,51 @@ class Replayer:
             if row.chat_id is not None:
                 query = select(OUTBOX).where(OUTBOX.c.chat_id == row.chat_id, OUTBOX.c.source_update_id == row.update_id)
                 replies = list((await journal.execute(query.order_by(OUTBOX.c.id))).all())
-            await self._into_primary(row, step, replies, merges, report)
+            for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+                try:
+                    await self._into_primary(row, step, replies, merges, report)
+                    break
+                except Exception as error:
+                    if is_unavailable(error):
+                        raise
+                    if is_conflict(error) and attempt < CONFLICT_ATTEMPTS:
+                        continue  # a clash with a step another worker applied meanwhile: try again
+                    await self._set_aside(journal, row, step, replies, error, report)
             failpoint("journal.after_primary_commit")
             await forget_replayed(journal, row.id, row.chat_id, row.update_id, step.seq if step is not None else None)
+
+    async def _set_aside(
+        self,
+        journal: AsyncConnection,
+        row: Row[Any],
+        step: Row[Any] | None,
+        replies: list[Row[Any]],
+        error: Exception,
+        report: ReplayReport,
+    ) -> None:
+        """A step the primary will not take (not an outage: a bug): kept in the journal, recorded as failed, apologised for.
+
+        It holds back no other: the rest of the journal is replayed, and the user is told that
+        their last message was not saved, as for any failed step.
+        """
+        report.set_aside += 1
+        reason = f"not replayed from the outage journal: {redact(repr(error))[:500]}"
+        log.error("journal.replay_set_aside", chat_id=row.chat_id, update_id=row.update_id, error=type(error).__name__)
+        await journal.execute(
+            insert(JOURNAL_SET_ASIDE),
+            {"chat_id": row.chat_id, "update_id": row.update_id, "writes": step.writes if step is not None else None,
+             "error": reason, "set_aside_at": self._clock()},
+        )
+        try:
+            async with self._primary() as uow:
+                failed = {c: getattr(row, c) for c in _UPDATE_COLUMNS} | {"outcome": FAILED, "error": reason}
+                if (await uow.connection.execute(_INSERT_UPDATE, failed)).first() is not None and row.chat_id is not None:
+                    for reply in replies:
+                        await uow.connection.execute(OUTBOX.insert(), {c: getattr(reply, c) for c in _OUTBOX_COLUMNS})
+                    await uow.outbox.add(row.chat_id, [Reply(APOLOGY)], row.update_id, self._clock())
+                await uow.commit()
+        except Exception:
+            log.exception("journal.replay_set_aside_unrecorded", update_id=row.update_id)
 
     async def _into_primary(
         self, row: Row[Any], step: Row[Any] | None, replies: list[Row[Any]], merges: _CaseMerges, report: ReplayReport

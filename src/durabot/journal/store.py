@@ -43,6 +43,19 @@ JOURNAL_STEPS = Table(
 )
 """Each step applied on the journal, with its write-set, until it has been replayed into the primary."""
 
+JOURNAL_SET_ASIDE = Table(
+    "journal_set_aside",
+    JOURNAL_METADATA,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("chat_id", BigInteger),
+    Column("update_id", BigInteger, nullable=False),
+    Column("writes", Text),
+    Column("error", Text, nullable=False),
+    Column("set_aside_at", UtcDateTime, nullable=False),
+    sqlite_autoincrement=True,
+)
+"""Steps the replay could not write into the primary (a bug, not an outage): kept here for an operator."""
+
 JOURNAL_META = Table(
     "journal_meta",
     JOURNAL_METADATA,
