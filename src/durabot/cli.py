@@ -21,6 +21,8 @@ from rich.console import Console
 from durabot import __version__
 from durabot.bootstrap import App, build_app
 from durabot.config import Settings
+from durabot.console.accounts import Accounts
+from durabot.console.server import console_server
 from durabot.explain import explain
 from durabot.logs import configure_logging
 from durabot.redaction import redact
@@ -154,6 +156,44 @@ def run() -> None:
         await Service(wired, announce=lambda line: print(line, flush=True)).run(_until_signalled())
 
     _with_app(_run)
+
+
+@app.command("console")
+def console_command() -> None:
+    """Serve the operator console alone (ADMIN_LISTEN_HOST/ADMIN_LISTEN_PORT) until SIGTERM or Ctrl-C, without the bot."""
+
+    async def _serve(wired: App) -> None:
+        await upgrade(wired.database)
+        server = console_server(wired)
+        await server.start()
+        print(f"Operator console at http://{wired.settings.admin_listen_host}:{server.ports['console']}/", flush=True)
+        try:
+            await _until_signalled().wait()
+        finally:
+            await server.stop()
+
+    _with_app(_serve)
+
+
+admin = typer.Typer(help="Operator accounts for the console.", no_args_is_help=True)
+app.add_typer(admin, name="admin")
+
+
+@admin.command("add-user")
+def add_user(
+    name: str = typer.Argument(..., help="The operator's login name."),
+    password: str = typer.Option(
+        ..., prompt=True, hide_input=True, confirmation_prompt=True, help="Asked for when not given (never echoed)."
+    ),
+) -> None:
+    """Create an operator who can log in to the console (the password is stored as an argon2 hash)."""
+
+    async def _add(wired: App) -> None:
+        await upgrade(wired.database)
+        await Accounts(wired.database).add(name, password, wired.clock())
+
+    _with_app(_add)
+    console.print(f"Operator [bold]{name.strip()}[/bold] can now log in to the console.")
 
 
 repair = typer.Typer(help="Find and fix data left broken by older versions.", no_args_is_help=True)

@@ -16,7 +16,7 @@ from telegram.error import NetworkError
 
 from durabot.backoff import Backoff
 from durabot.bootstrap import App, Outage, TelegramParts, build_telegram_parts
-from durabot.console.server import ConsoleServer
+from durabot.console.server import ConsoleServer, console_server
 from durabot.errors import DurabotError, OperatorError, cannot_listen
 from durabot.journal.seed import seed_journal
 from durabot.storage.availability import describe, is_unavailable
@@ -95,9 +95,7 @@ class Service:
         app, settings = self._app, self._app.settings
         if not settings.admin_enabled or app.health is None or app.metrics is None:
             return
-        server = ConsoleServer(
-            app.health, app.metrics, settings.admin_listen_host, settings.admin_listen_port, settings.metrics_listen_port
-        )
+        server = console_server(app)
         await server.start()
         self.console = server
         stack.push_async_callback(server.stop)

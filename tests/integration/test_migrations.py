@@ -65,6 +65,8 @@ async def test_upgrade_head_on_an_empty_database_matches_the_models(unmigrated_d
                 "outbox_messages",
                 "telegram_updates",
                 "conversation_tombstones",
+                "operators",
+                "operator_audit",
             }
     finally:
         await database.dispose()
@@ -76,7 +78,7 @@ async def test_upgrade_is_idempotent(unmigrated_db: ScratchDatabase) -> None:
         await upgrade(database)
         first = await current_revision(database)
         await upgrade(database)
-        assert await current_revision(database) == first == "0006"
+        assert await current_revision(database) == first == "0007"
     finally:
         await database.dispose()
 

@@ -1,4 +1,4 @@
-"""The admin port's HTTP server: ``/healthz``, ``/readyz`` and ``/metrics`` (the latter also on a port of its own)."""
+"""The admin port's HTTP server: the operator console, ``/healthz``, ``/readyz`` and ``/metrics`` (also on a port of its own)."""
 
 from __future__ import annotations
 
@@ -8,22 +8,35 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from durabot.bootstrap import App
+from durabot.console.accounts import Accounts
+from durabot.console.cases import CaseBook
 from durabot.console.health import Health
 from durabot.console.metrics import Metrics
+from durabot.console.web import ConsolePages
 from durabot.errors import cannot_listen
 
 log = structlog.get_logger("durabot.console")
 
 
 class ConsoleServer:
-    """Serves health, readiness and metrics on ``host:port``; ``metrics_port`` puts ``/metrics`` on a port of its own.
+    """Serves health, readiness, metrics and the console's pages on ``host:port``; ``metrics_port`` puts ``/metrics`` on a port of its own.
 
     ``/metrics`` needs no login (bind it where only the scraper reaches); port 0 picks a free port,
     logged in ``console.listening``.
     """
 
-    def __init__(self, health: Health, metrics: Metrics, host: str, port: int, metrics_port: int | None = None) -> None:
+    def __init__(
+        self,
+        health: Health,
+        metrics: Metrics,
+        host: str,
+        port: int,
+        metrics_port: int | None = None,
+        pages: ConsolePages | None = None,
+    ) -> None:
         self._health = health
+        self._pages = pages
         self._metrics = metrics
         self._host = host
         self._port = port
@@ -38,7 +51,9 @@ class ConsoleServer:
         Raises:
             ConfigurationError: a port is taken or cannot be bound (named with its setting).
         """
-        console = web.Application()
+        console = web.Application(client_max_size=64 * 1024)
+        if self._pages is not None:
+            self._pages.install(console)
         console.router.add_get("/healthz", self._healthz)
         console.router.add_get("/readyz", self._readyz)
         if self._metrics_port is None:
@@ -82,3 +97,13 @@ class ConsoleServer:
     async def _metrics_page(self, _request: web.Request) -> web.Response:
         body = generate_latest(self._metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def console_server(app: App) -> ConsoleServer:
+    """The admin port's server for ``app``, with the console's pages, as its settings say."""
+    settings = app.settings
+    assert app.health is not None and app.metrics is not None
+    pages = ConsolePages(Accounts(app.database), CaseBook(app.database), app.clock)
+    return ConsoleServer(
+        app.health, app.metrics, settings.admin_listen_host, settings.admin_listen_port, settings.metrics_listen_port, pages
+    )

@@ -242,3 +242,53 @@ class RelayWorkerRow(Base):
     worker_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     started_at: Mapped[datetime]
     heartbeat_at: Mapped[datetime]
+
+
+class OperatorRow(Base):
+    """Someone who may log in to the operator console (migration 0007); created with ``durabot admin add-user``."""
+
+    __tablename__ = "operators"
+    __table_args__ = (UniqueConstraint("name"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+
+
+class OperatorSessionRow(Base):
+    """A logged-in operator's session: the hash of its cookie's token, and the token its forms must carry (CSRF)."""
+
+    __tablename__ = "operator_sessions"
+    __table_args__ = (Index(None, "expires_at"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class OperatorAuditRow(Base):
+    """What an operator did in the console (or tried to: a failed login), and when."""
+
+    __tablename__ = "operator_audit"
+    __table_args__ = (Index(None, "at"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    operator_name: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(128))
+    detail: Mapped[dict[str, Any]]
+    at: Mapped[datetime]
+
+
+class CaseReviewRow(Base):
+    """Where the practice's review of a case stands (``in_review``, ``needs_info``, ``accepted``), set in the console."""
+
+    __tablename__ = "case_reviews"
+
+    case_id: Mapped[UUID] = mapped_column(Uuid, ForeignKey("cases.case_id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32))
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
