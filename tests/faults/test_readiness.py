@@ -25,7 +25,7 @@ def test_readyz_fails_while_the_database_is_down_and_healthz_does_not(
         cluster.crash()
         down = httpx.get(f"{url}/readyz", timeout=10)
         assert down.status_code == 503, down.text
-        assert down.json()["ready"] is False and "Connect" in down.json()["database"], down.text
+        assert down.json()["ready"] is False and down.json()["database"] != "ok", down.text
         assert httpx.get(f"{url}/healthz").status_code == 200, "the process is alive all the same"
         cluster.start()
         wait_until(lambda: httpx.get(f"{url}/readyz", timeout=10).status_code == 200, "ready again", 60)
