@@ -119,6 +119,7 @@ async def test_the_case_list_and_page_show_the_intake_and_its_answers(console: C
         page = await client.get(f"/cases/{case_id}")
         assert page.status_code == 200
         assert "Basic information" in page.text and "maria@example.org" in page.text
+        assert re.search(r"UTC</th><td>started</td>", page.text), "the history begins with the intake's start"
         assert page.headers["X-Frame-Options"] == "DENY" and "default-src 'self'" in page.headers["Content-Security-Policy"]
         assert (await client.get(f"/cases/{case_id}/print")).status_code == 200
         missing = await client.get("/cases/00000000-0000-0000-0000-000000000000")
@@ -151,6 +152,7 @@ async def test_exports_of_one_case_and_of_all_are_audited(console: Console) -> N
         await console.log_in(client)
         case_id = await console.case_id()
         exported = (await client.get(f"/cases/{case_id}.json")).json()
+        assert [item["event"] for item in exported["history"]] == ["started"]
         assert exported["case_id"] == str(case_id) and exported["answers"]["Basic information"]["Full legal name"] == "Maria Ivanova"
         table = list(csv.DictReader(io.StringIO((await client.get("/cases.csv")).text)))
         assert [(row["client"], row["status"], row["review"]) for row in table] == [("Maria Ivanova", "draft", "new")]

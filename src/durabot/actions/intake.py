@@ -66,6 +66,7 @@ class IntakeActions(BasicFlowActions):
     async def opened(self, domains: Domains, user_id: int, create: bool) -> Answers | None:
         progress = await self._open_progress(domains, user_id, "intake_start")
         if progress is not None:
+            await CaseService(domains.cases).record(progress.case_id, "resumed", self._clock())
             return Answers.from_json(progress.answers)
         if not create:
             return None

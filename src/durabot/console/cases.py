@@ -11,7 +11,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from durabot.domain.cases import Case, CaseStatus
+from durabot.domain.cases import Case, CaseStatus, history_of
 from durabot.flows.eb1a_intake import EB1A_INTAKE, SECTIONS, progress_summary
 from durabot.flows.model import Answers
 from durabot.storage.case_repositories import CASES, PROGRESS, case_of_row
@@ -42,6 +42,11 @@ class CaseView:
     review: str
     reviewed_by: str | None
     review_updated_at: datetime | None
+
+    @property
+    def history(self) -> list[tuple[str, datetime]]:
+        """What happened to the case (started, resumed, recovered, completed, cancelled), oldest first."""
+        return history_of(self.case)
 
     @property
     def client(self) -> str:
@@ -75,6 +80,7 @@ class CaseView:
             "updated_at": self.case.updated_at.isoformat(),
             "percent_answered": self.percent,
             "criteria_claimed": list(self.criteria),
+            "history": [{"event": event, "at": at.isoformat()} for event, at in self.history],
             "answers": {title: {row.label: row.value for row in rows} for title, rows in self.blocks()},
         }
 

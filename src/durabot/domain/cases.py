@@ -56,6 +56,25 @@ class IntakeProgress:
     updated_at: datetime
 
 
+HISTORY = "history"
+"""The key of ``Case.data`` under which a case keeps what happened to it: ``[{"event": …, "at": ISO time}, …]``."""
+
+CaseEvent = str
+"""``started``, ``resumed``, ``recovered``, ``intake_complete``, ``cancelled``."""
+
+
+def with_event(case: Case, event: CaseEvent, at: datetime) -> Case:
+    """``case`` with ``event`` added to its history."""
+    history = [*case.data.get(HISTORY, ()), {"event": event, "at": at.isoformat()}]
+    return replace(case, data={**case.data, HISTORY: history})
+
+
+def history_of(case: Case) -> list[tuple[CaseEvent, datetime]]:
+    """What happened to ``case``, oldest first (cases from before the history was kept start with their creation)."""
+    kept = [(str(item["event"]), datetime.fromisoformat(str(item["at"]))) for item in case.data.get(HISTORY, ())]
+    return kept or [("started", case.created_at)]
+
+
 class CaseNotFoundError(Exception):
     """No case has this id."""
 
@@ -117,10 +136,17 @@ class CaseService:
     async def create(
         self, user_id: int, client_id: int, now: datetime, title: str = INTAKE_TITLE, case_id: UUID | None = None
     ) -> Case:
-        """Open a new EB-1A case as a draft (with ``case_id`` when one must be kept)."""
+        """Open a new EB-1A case as a draft (with ``case_id`` when one must be kept: re-created for its orphaned progress)."""
         case = Case(case_id or uuid4(), user_id, client_id, title, EB1A, CaseStatus.DRAFT, now, now)
+        case = with_event(case, "recovered" if case_id is not None else "started", now)
         await self._cases.add(case)
         return case
+
+    async def record(self, case_id: UUID, event: CaseEvent, now: datetime) -> None:
+        """Add ``event`` to the case's history (nothing if there is no such case)."""
+        case = await self._cases.get(case_id)
+        if case is not None:
+            await self._cases.update(with_event(case, event, now))
 
     async def get(self, case_id: UUID) -> Case:
         """The case with this id.
@@ -162,6 +188,6 @@ class CaseService:
         Raises:
             CaseNotFoundError: there is no such case.
         """
-        case = replace(await self.get(case_id), status=status, updated_at=now)
+        case = with_event(replace(await self.get(case_id), status=status, updated_at=now), status.value, now)
         await self._cases.update(case)
         return case
