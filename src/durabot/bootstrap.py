@@ -20,6 +20,7 @@ from durabot.actions.my_data import BUTTON_PREFIX as MY_DATA_BUTTONS
 from durabot.actions.my_data import DELETE_PRIVATE, EXPORT_PRIVATE, DeleteMyData, ExportMyData
 from durabot.clock import Clock, utc_now
 from durabot.config import Settings
+from durabot.console.funnel import FunnelRecorder
 from durabot.console.health import Health
 from durabot.console.metrics import Metrics
 from durabot.engine.ports import UnitOfWorkFactory
@@ -158,6 +159,7 @@ class App:
     outage: Outage | None = None
     metrics: Metrics | None = None
     health: Health | None = None
+    funnel: FunnelRecorder | None = None
 
     async def close(self) -> None:
         """Release the database connections (and the journal's)."""
@@ -174,14 +176,16 @@ def build_app(settings: Settings | None = None, clock: Clock = utc_now, observer
     registry = build_registry(clock)
     wakeups = Wakeups()
     metrics, health = Metrics(), Health(database)
-    watching = Observers([wakeups, metrics, health, *observers])
+    funnel = FunnelRecorder(clock)
+    watching = Observers([wakeups, metrics, health, funnel, *observers])
     outage = build_outage(settings, database, uow_factory, registry, clock, watching)
     steps: UnitOfWorkFactory = uow_factory if outage is None else outage[0]
     if outage is not None:
         watching.add(outage[1].monitor)
     engine = build_engine(steps, settings, clock, registry, watching)
     return App(
-        settings, database, uow_factory, engine, registry, watching, wakeups, clock, outage[1] if outage else None, metrics, health
+        settings, database, uow_factory, engine, registry, watching, wakeups, clock, outage[1] if outage else None, metrics, health,
+        funnel=funnel,
     )
 
 

@@ -302,7 +302,7 @@ def advisory_lock_parts(key: int) -> tuple[int, int]:
     return unsigned >> 32, unsigned & 0xFFFF_FFFF
 
 
-_LEASE_HOLDER = text(
+LEASE_HOLDER = text(  # who holds the polling lease: the console's health page asks too
     "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
     " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     " AND classid = :classid AND objid = :objid AND objsubid = 1"
@@ -316,7 +316,7 @@ async def poller_lease(context: Context) -> Verdict:
         return Verdict(Status.OK, "not applicable on SQLite (no lease)")
     classid, objid = advisory_lock_parts(POLLER_LOCK_KEY)
     async with database.engine.connect() as connection:
-        pid = await connection.scalar(_LEASE_HOLDER, {"classid": classid, "objid": objid})
+        pid = await connection.scalar(LEASE_HOLDER, {"classid": classid, "objid": objid})
     if pid is None:
         return Verdict(Status.WARN, "nobody polls (fine if webhook mode or no worker runs)")
     return Verdict(Status.OK, f"held by pid {pid}")

@@ -107,8 +107,11 @@ class Service:
         ended: tuple[str, asyncio.Task[None]] | None = None
         refresh_stop = asyncio.Event()
         refreshing = asyncio.create_task(app.metrics.keep_fresh(app.database, refresh_stop, app.clock)) if app.metrics else None
+        funnel_stop = asyncio.Event()
+        flushing = asyncio.create_task(app.funnel.keep_flushing(app.database, funnel_stop)) if app.funnel else None
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(self._stop_refreshing, refreshing, refresh_stop)
+            stack.push_async_callback(self._stop_flushing, flushing, funnel_stop)
             bot = await self._connect_bot(stack, stop)
             if bot is None:
                 return
@@ -161,6 +164,12 @@ class Service:
         stop.set()
         if task is not None:
             await asyncio.gather(task, return_exceptions=True)
+
+    async def _stop_flushing(self, task: asyncio.Task[None] | None, stop: asyncio.Event) -> None:
+        """Stop the funnel's flushes, then add what was counted since the last one."""
+        await self._stop_refreshing(task, stop)
+        if self._app.funnel is not None:
+            await self._app.funnel.flush(self._app.database)
 
     async def _open_journal(self, stop: asyncio.Event) -> asyncio.Task[None] | None:
         """Open the outage journal and start its write-through and monitor; without it the service runs as before.

@@ -196,7 +196,7 @@ def test_a_freshly_migrated_database_is_green(target: Target) -> None:
     rows = table(result)
     assert result.returncode == 0, result.stdout
     assert statuses(rows) == healthy_statuses(target.kind)
-    assert rows["migrations"][1] == "at head 0007"
+    assert rows["migrations"][1] == "at head 0008"
     expected_lease = "not applicable on SQLite" if target.kind == "sqlite" else "nobody polls"
     assert rows["poller lease"][1].startswith(expected_lease)
 
@@ -277,7 +277,7 @@ def test_an_unmigrated_database_is_red_on_the_migrations(empty_target: Target) -
     rows = table(result)
     assert result.returncode == 1, result.stdout
     assert rows["database"][0] == "ok"
-    assert rows["migrations"] == ("problem", "not migrated (head is 0007; run durabot migrate)")
+    assert rows["migrations"] == ("problem", "not migrated (head is 0008; run durabot migrate)")
     assert rows["orphans"] == ("warn", "not checked: no cases or case_intake_progress table (run durabot migrate)")
     assert rows["inbox"][0] == rows["outbox"][0] == rows["dead letters"][0] == "warn"
 
@@ -294,7 +294,7 @@ def test_a_database_behind_the_head_is_red_on_the_migrations(empty_target: Targe
     result = empty_target.doctor()
     rows = table(result)
     assert result.returncode == 1, result.stdout
-    assert rows["migrations"] == ("problem", "at 0005, head is 0007 (run durabot migrate)")
+    assert rows["migrations"] == ("problem", "at 0005, head is 0008 (run durabot migrate)")
     assert rows["orphans"][0] == "ok"
 
 

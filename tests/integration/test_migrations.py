@@ -78,7 +78,7 @@ async def test_upgrade_is_idempotent(unmigrated_db: ScratchDatabase) -> None:
         await upgrade(database)
         first = await current_revision(database)
         await upgrade(database)
-        assert await current_revision(database) == first == "0007"
+        assert await current_revision(database) == first == "0008"
     finally:
         await database.dispose()
 

@@ -57,7 +57,7 @@ async def test_the_legacy_migration_path_repairs_orphans_before_adding_the_forei
         assert all(row.client_id == row.user_id for row in recovered)
 
         await upgrade(database)
-        assert await current_revision(database) == "0007"
+        assert await current_revision(database) == "0008"
         async with database.engine.connect() as connection:
             [foreign_key] = await connection.run_sync(_foreign_keys)
             progress = (await connection.execute(select(CaseIntakeProgressRow))).all()

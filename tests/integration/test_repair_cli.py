@@ -56,7 +56,7 @@ def test_migrate_refuses_until_the_orphans_are_repaired(tmp_path: Path) -> None:
 
     migrated = durabot("migrate", database=database)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-    assert "Database is at revision 0007." in migrated.stdout
+    assert "Database is at revision 0008." in migrated.stdout
 
 
 def test_repair_on_a_database_without_the_tables_fails_with_a_clear_message(tmp_path: Path) -> None:

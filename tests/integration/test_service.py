@@ -55,7 +55,7 @@ async def test_service_without_a_token_talks_to_its_own_sandbox_and_expires_conv
     try:
         await eventually(announced_url, "the chat page address")
         url = announced[0].split("Chat with the bot at", 1)[1].strip().rstrip("/")
-        assert await current_revision(app.database) == "0007"
+        assert await current_revision(app.database) == "0008"
         async with SandboxClient(url, SANDBOX_TOKEN) as sandbox:
             await sandbox.send_text(42, "/addmachine")
 
@@ -90,7 +90,7 @@ def test_cli_migrate_and_cleanup(tmp_path: Path) -> None:
     database = tmp_path / "cli.sqlite3"
     migrated = durabot("migrate", database=database)
     assert migrated.returncode == 0, migrated.stderr
-    assert "Database is at revision 0007." in migrated.stdout
+    assert "Database is at revision 0008." in migrated.stdout
     cleaned = durabot("cleanup", database=database)
     assert cleaned.returncode == 0, cleaned.stderr
     assert "Removed 0 expired conversations." in cleaned.stdout

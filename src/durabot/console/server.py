@@ -11,7 +11,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from durabot.bootstrap import App
 from durabot.console.accounts import Accounts
 from durabot.console.cases import CaseBook
+from durabot.console.conversations_page import ConversationsSection
+from durabot.console.equipment_page import EquipmentSection
 from durabot.console.health import Health
+from durabot.console.health_page import HealthSection
 from durabot.console.metrics import Metrics
 from durabot.console.web import ConsolePages
 from durabot.errors import cannot_listen
@@ -103,7 +106,16 @@ def console_server(app: App) -> ConsoleServer:
     """The admin port's server for ``app``, with the console's pages, as its settings say."""
     settings = app.settings
     assert app.health is not None and app.metrics is not None
-    pages = ConsolePages(Accounts(app.database), CaseBook(app.database), app.clock)
+    pages = ConsolePages(
+        Accounts(app.database),
+        CaseBook(app.database),
+        app.clock,
+        sections=(
+            EquipmentSection(app.database),
+            ConversationsSection(app.database, app.engine_registry),
+            HealthSection(app.database, app.settings, app.metrics),
+        ),
+    )
     return ConsoleServer(
         app.health, app.metrics, settings.admin_listen_host, settings.admin_listen_port, settings.metrics_listen_port, pages
     )

@@ -22,6 +22,7 @@ from durabot.clock import Clock, utc_now
 from durabot.console.accounts import Accounts, Operator
 from durabot.console.cases import REVIEW_STATUSES, CaseBook
 from durabot.domain.cases import CaseStatus
+from durabot.storage.availability import describe, is_unavailable
 
 log = structlog.get_logger("durabot.console")
 
@@ -122,11 +123,19 @@ class ConsolePages:
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Pages need a session (else: to the login page); every POST of a session carries its CSRF token."""
         path = request.path
+        if path == "/favicon.ico":
+            raise web.HTTPNotFound()  # asked for by browsers on their own: never a reason to send anyone to the login
         if path in ("/healthz", "/readyz", "/metrics") or path.startswith("/static/") or path == "/login":
             response = await handler(request)
         else:
             token = request.cookies.get(SESSION_COOKIE, "")
-            operator = await self._accounts.session(token, self._clock()) if token else None
+            try:
+                operator = await self._accounts.session(token, self._clock()) if token else None
+            except Exception as error:
+                if not is_unavailable(error):
+                    raise
+                log.warning("console.database_unavailable", error=describe(error))
+                raise web.HTTPServiceUnavailable(text="The database cannot be reached right now; the console needs it. Try again shortly.") from None
             if operator is None:
                 if request.method == "POST":
                     raise web.HTTPForbidden(text="Your session has ended: log in again.")
@@ -146,7 +155,7 @@ class ConsolePages:
         raise web.HTTPFound("/cases")
 
     async def _login_page(self, request: web.Request, error: str = "", name: str = "", status: int = 200) -> web.Response:
-        csrf = secrets.token_urlsafe(32)
+        csrf = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)  # another tab's login form stays valid
         page = self._render("login.html", None, csrf=csrf, error=error, name=name, next=_local(request.query.get("next", "/cases")))
         response = web.Response(text=page, content_type="text/html", status=status)
         response.set_cookie(LOGIN_COOKIE, csrf, httponly=True, samesite="Strict", secure=_secure(request), path="/login")
@@ -213,7 +222,7 @@ class ConsolePages:
         writer.writerow(["case_id", "client", "email", "status", "review", "percent_answered", "criteria_claimed", "started", "updated"])
         for view in views:
             writer.writerow([
-                view.case.case_id, _cell(view.client), _cell(view.email), view.case.status.value, view.review,
+                view.case.case_id, csv_cell(view.client), csv_cell(view.email), view.case.status.value, view.review,
                 view.percent, "; ".join(view.criteria), view.case.created_at.isoformat(), view.case.updated_at.isoformat(),
             ])
         await self._accounts.audit(request[OPERATOR_KEY], "cases_exported", None, {"format": "csv", "cases": len(views)}, self._clock())
@@ -259,6 +268,6 @@ def _secure(request: web.Request) -> bool:
     return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
 
 
-def _cell(text: str) -> str:
+def csv_cell(text: str) -> str:
     """A CSV cell a spreadsheet will not run as a formula."""
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

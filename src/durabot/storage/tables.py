@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -292,3 +293,19 @@ class CaseReviewRow(Base):
     status: Mapped[str] = mapped_column(String(32))
     updated_by: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime]
+
+
+class FlowFunnelCountRow(Base):
+    """How many conversations of a flow met a funnel event on a day (UTC): started, reached a step, ended (migration 0008).
+
+    ``event`` is a :data:`~durabot.engine.writes.FlowEventKind`; ``step`` names the step reached for
+    ``step`` events and is ``""`` for the others. Each worker adds its sums to ``count``.
+    """
+
+    __tablename__ = "flow_funnel_counts"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    flow: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event: Mapped[str] = mapped_column(String(16), primary_key=True)
+    step: Mapped[str] = mapped_column(String(128), primary_key=True)
+    count: Mapped[int]
