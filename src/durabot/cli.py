@@ -22,7 +22,9 @@ from durabot import __version__
 from durabot.bootstrap import App, build_app
 from durabot.config import Settings
 from durabot.console.accounts import Accounts
+from durabot.console.photos import TelegramPhotos
 from durabot.console.server import console_server
+from durabot.transport.telegram import make_bot
 from durabot.explain import explain
 from durabot.logs import configure_logging
 from durabot.redaction import redact
@@ -164,13 +166,19 @@ def console_command() -> None:
 
     async def _serve(wired: App) -> None:
         await upgrade(wired.database)
-        server = console_server(wired)
+        photos = TelegramPhotos()
+        token = wired.settings.telegram_bot_token
+        if token is not None:  # machines' photos are fetched through the bot
+            photos.bot = make_bot(token.get_secret_value(), wired.settings.telegram_api_base_url)
+        server = console_server(wired, photos)
         await server.start()
         print(f"Operator console at http://{wired.settings.admin_listen_host}:{server.ports['console']}/", flush=True)
         try:
             await _until_signalled().wait()
         finally:
             await server.stop()
+            if photos.bot is not None:
+                await photos.bot.shutdown()
 
     _with_app(_serve)
 

@@ -16,6 +16,7 @@ from telegram.error import NetworkError
 
 from durabot.backoff import Backoff
 from durabot.bootstrap import App, Outage, TelegramParts, build_telegram_parts
+from durabot.console.photos import TelegramPhotos
 from durabot.console.server import ConsoleServer, console_server
 from durabot.errors import DurabotError, OperatorError, cannot_listen
 from durabot.journal.seed import seed_journal
@@ -75,6 +76,8 @@ class Service:
         self._announce = announce
         self.webhook: WebhookServer | None = None
         self.console: ConsoleServer | None = None
+        self.photos = TelegramPhotos()
+        """Machines' photos for the console, fetched through the bot once it is connected."""
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then stop taking updates, finish the step in hand and flush replies.
@@ -95,7 +98,7 @@ class Service:
         app, settings = self._app, self._app.settings
         if not settings.admin_enabled or app.health is None or app.metrics is None:
             return
-        server = console_server(app)
+        server = console_server(app, self.photos)
         await server.start()
         self.console = server
         stack.push_async_callback(server.stop)
@@ -268,6 +271,7 @@ class Service:
         except Exception as error:
             log.warning("service.set_commands_failed", error=f"{type(error).__name__}: {error}")
         log.info("service.bot_ready", username=bot.username, api=base_url)
+        self.photos.bot = bot
         return bot
 
     async def _intake(self, bot: Bot, parts: TelegramParts, stop: asyncio.Event) -> None:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import re
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import free_port
-from tests.e2e.conftest import Bot, Process, SandboxClient, wait_until
+from tests.e2e.conftest import Bot, Process, SandboxClient, base_env, query, wait_until
 
 CHAT = 6006
 MACHINE = ["/addmachine", "Press 12", "Haas", "VF-2", "SN-77", "Bay 4", "greased monthly"]
@@ -92,3 +97,35 @@ def test_readiness_in_webhook_mode(bot: Bot, sandbox: SandboxClient, tmp_path: P
     ready = wait_until(ready_now, "ready in webhook mode")
     assert ready.json() == {"ready": True, "database": "ok", "migrations": "at head", "intake": "webhook", "outage_mode": False}
     assert httpx.get(f"{url}/healthz").status_code == 200
+
+
+def test_a_machines_photo_is_shown_in_the_console_fetched_through_the_bot(
+    bot: Bot, sandbox: SandboxClient, sqlite_path: Path
+) -> None:
+    worker = bot.start(**ADMIN)
+    url = console_url(worker)
+    sandbox.send_photo(CHAT)
+    wait_until(lambda: query(sqlite_path, "SELECT count(*) FROM telegram_updates")[0][0] == 1, "the photo stored")
+    [(raw,)] = query(sqlite_path, "SELECT raw FROM telegram_updates")
+    file_id = json.loads(raw)["message"]["photo"][-1]["file_id"]
+    with sqlite3.connect(sqlite_path) as connection:
+        connection.execute(
+            "INSERT INTO user_machines (user_id, nickname, nickname_key, photo_file_id, created_at, updated_at) "
+            "VALUES (?, 'Press 12', 'press 12', ?, '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+            (CHAT, file_id),
+        )
+        [(machine_id,)] = connection.execute("SELECT id FROM user_machines").fetchall()
+    subprocess.run(
+        [sys.executable, "-m", "durabot", "admin", "add-user", "alice", "--password", "correct horse battery"],
+        env=base_env(DATABASE_URL=f"sqlite:///{sqlite_path}"), check=True, capture_output=True,
+    )
+    with httpx.Client(base_url=url) as client:
+        page = client.get("/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        client.post("/login", data={"csrf": csrf.group(1), "name": "alice", "password": "correct horse battery"})
+        assert f'src="/equipment/{machine_id}/photo"' in client.get("/equipment").text
+        photo = client.get(f"/equipment/{machine_id}/photo")
+        assert photo.status_code == 200 and photo.headers["content-type"] == "image/png"
+        assert photo.content.startswith(b"\x89PNG")
+        assert client.get("/equipment/999999/photo").status_code == 404

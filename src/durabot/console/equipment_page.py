@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from sqlalchemy import ColumnElement, Select, false, func, or_, select
 
+from durabot.console.photos import TelegramPhotos
 from durabot.console.web import ConsolePages, csv_cell
 from durabot.storage.database import Database
 from durabot.storage.repositories import MACHINES
@@ -26,6 +27,7 @@ SEARCHED = (_m.nickname, _m.manufacturer, _m.model_number, _m.serial_number, _m.
 class MachineView:
     """A machine as the equipment page and its export show it."""
 
+    id: int
     user_id: int
     nickname: str
     manufacturer: str
@@ -50,9 +52,10 @@ def matching(search: str) -> ColumnElement[bool] | None:
 class EquipmentSection:
     """``/equipment`` (the machines, searchable, paged) and ``/equipment.csv`` (all of them, or the search's), over ``database``."""
 
-    def __init__(self, database: Database, page_size: int = PAGE_SIZE) -> None:
+    def __init__(self, database: Database, page_size: int = PAGE_SIZE, photos: TelegramPhotos | None = None) -> None:
         self._database = database
         self._page_size = page_size
+        self._photos = photos or TelegramPhotos()
 
     def install(self, app: web.Application, pages: ConsolePages) -> None:
         """Add the equipment routes."""
@@ -65,6 +68,18 @@ class EquipmentSection:
 
         app.router.add_get("/equipment", listing)
         app.router.add_get("/equipment.csv", export)
+        app.router.add_get("/equipment/{machine_id:[0-9]+}/photo", self._photo)
+
+    async def _photo(self, request: web.Request) -> web.Response:
+        """The machine's photo, fetched from Telegram through the bot (404 without one, or while no bot is connected)."""
+        query = select(_m.photo_file_id).where(_m.id == int(request.match_info["machine_id"]))
+        async with self._database.engine.connect() as connection:
+            file_id = await connection.scalar(query)
+        fetched = await self._photos.fetch(str(file_id)) if file_id else None
+        if fetched is None:
+            raise web.HTTPNotFound(text="No photo to show (none was kept, or the bot cannot fetch it now).")
+        data, content_type = fetched
+        return web.Response(body=data, content_type=content_type, headers={"Cache-Control": "private, max-age=300"})
 
     async def machines(self, search: str = "", page: int = 1) -> tuple[list[MachineView], int]:
         """One page of the machines matching ``search`` (newest first; every machine when ``page`` is 0), and how many match."""
@@ -117,6 +132,7 @@ class EquipmentSection:
 
 def _view(row: Any) -> MachineView:
     return MachineView(
+        int(row.id),
         int(row.user_id), row.nickname, row.manufacturer or "", row.model_number or "", row.serial_number or "",
         row.location or "", row.notes or "", row.created_at, bool(row.photo_file_id),
     )

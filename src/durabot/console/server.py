@@ -16,6 +16,7 @@ from durabot.console.equipment_page import EquipmentSection
 from durabot.console.health import Health
 from durabot.console.health_page import HealthSection
 from durabot.console.metrics import Metrics
+from durabot.console.photos import TelegramPhotos
 from durabot.console.web import ConsolePages
 from durabot.errors import cannot_listen
 
@@ -102,8 +103,8 @@ class ConsoleServer:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def console_server(app: App) -> ConsoleServer:
-    """The admin port's server for ``app``, with the console's pages, as its settings say."""
+def console_server(app: App, photos: TelegramPhotos | None = None) -> ConsoleServer:
+    """The admin port's server for ``app``, with the console's pages, as its settings say; ``photos`` shows machines' photos."""
     settings = app.settings
     assert app.health is not None and app.metrics is not None
     pages = ConsolePages(
@@ -111,7 +112,7 @@ def console_server(app: App) -> ConsoleServer:
         CaseBook(app.database),
         app.clock,
         sections=(
-            EquipmentSection(app.database),
+            EquipmentSection(app.database, photos=photos),
             ConversationsSection(app.database, app.engine_registry),
             HealthSection(app.database, app.settings, app.metrics),
         ),
