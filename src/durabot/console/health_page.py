@@ -267,14 +267,14 @@ class HealthSection:
         )
 
     def latency(self) -> str:
-        """The median and 95th percentile of ``durabot_step_seconds`` in this process (since it started)."""
+        """The median and 95th percentile of this process's step latencies over the last hour."""
         if self._metrics is None:
             return "not measured in this process"
-        buckets, count = histogram_buckets(self._metrics.step_seconds)
-        if not count:
-            return "no step measured in this process yet"
-        p50, p95 = (quantile(q, buckets, count) for q in (0.5, 0.95))
-        return f"p50 ≈ {p50 * 1000:.1f} ms, p95 ≈ {p95 * 1000:.1f} ms (over {int(count)} steps since this process started)"
+        recent = self._metrics.recent_latency()
+        if recent is None:
+            return "no step measured in this process in the last hour"
+        p50, p95, count = recent
+        return f"p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms (over {count} steps in the last hour, this process)"
 
     # -- the actions ---------------------------------------------------------------------------
 
@@ -342,29 +342,4 @@ def chart(first_minute: datetime, counts: dict[str, int], minutes: int = MINUTES
         bars.append(Bar(n * step, CHART_HEIGHT - height, step - BAR_GAP, height, key[11:], value))
     return Series(tuple(bars), sum(values), peak)
 
-
-def histogram_buckets(histogram: Histogram) -> tuple[list[tuple[float, float]], float]:
-    """A labelled histogram's cumulative buckets summed over its labels, as ``(upper bound, count)``, and its count."""
-    summed: dict[float, float] = {}
-    for metric in histogram.collect():
-        for sample in metric.samples:
-            if sample.name.endswith("_bucket"):
-                bound = float(sample.labels["le"])
-                summed[bound] = summed.get(bound, 0.0) + sample.value
-    buckets = sorted(summed.items())
-    return buckets, (buckets[-1][1] if buckets else 0.0)
-
-
-def quantile(q: float, buckets: Sequence[tuple[float, float]], count: float) -> float:
-    """The ``q`` quantile of cumulative ``buckets``, interpolated within its bucket as Prometheus' ``histogram_quantile``."""
-    rank = q * count
-    lower, below = 0.0, 0.0
-    for bound, cumulative in buckets:
-        if cumulative >= rank:
-            if bound == float("inf"):
-                return lower  # beyond the last finite bucket: its bound is all that is known
-            inside = cumulative - below
-            return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
-        lower, below = bound, cumulative
-    return lower
 

@@ -7,7 +7,10 @@ letters, orphans) are read from the database, so every worker reports the same f
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+from collections import deque
+from collections.abc import Callable
 from datetime import datetime
 
 import structlog
@@ -31,6 +34,12 @@ log = structlog.get_logger("durabot.metrics")
 STEP_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 """Step latency buckets, in seconds."""
 
+RECENT_SECONDS = 3600.0
+"""How far back :meth:`Metrics.recent_latency` looks."""
+
+RECENT_SAMPLES = 50_000
+"""The most step latencies kept for it (the oldest go first)."""
+
 REFRESH_SECONDS = 5.0
 """How often the gauges read from the database are refreshed."""
 
@@ -44,7 +53,7 @@ class Metrics(BaseObserver):
         registry: Where the figures are registered (a fresh one unless given).
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.received = Counter("durabot_updates_received", "Updates stored that were not seen before", registry=r)
@@ -78,6 +87,8 @@ class Metrics(BaseObserver):
             "durabot_cases_recovered", "Cases re-created for orphaned intake progress, by what re-created them", ["by"],
             registry=r,
         )
+        self._recent: deque[tuple[float, float]] = deque(maxlen=RECENT_SAMPLES)
+        self._monotonic = monotonic
         self.outcomes.labels("applied")
         self.outcomes.labels("failed")
         self.outcomes.labels("ignored")
@@ -91,6 +102,7 @@ class Metrics(BaseObserver):
         self.outcomes.labels(applied.outcome).inc()
         if applied.outcome == "applied":
             self.step_seconds.labels(applied.flow or "none").observe(applied.seconds)
+            self._recent.append((self._monotonic(), applied.seconds))
         for event in applied.flow_events:
             self.flow_events.labels(event.flow, event.kind, event.step).inc()
 
@@ -109,6 +121,16 @@ class Metrics(BaseObserver):
     def journal_changed(self, engaged: bool, depth: int) -> None:
         self.outage_mode.set(1 if engaged else 0)
         self.journal_depth.set(depth)
+
+    def recent_latency(self, seconds: float = RECENT_SECONDS) -> tuple[float, float, int] | None:
+        """The median and 95th percentile (nearest rank) of this process's step latencies of the last ``seconds``, and how many."""
+        since = self._monotonic() - seconds
+        latest = sorted(latency for at, latency in self._recent if at >= since)
+        if not latest:
+            return None
+        def rank(q: float) -> float:
+            return latest[min(len(latest) - 1, max(0, math.ceil(q * len(latest)) - 1))]
+        return rank(0.5), rank(0.95), len(latest)
 
     # -- read from the database ------------------------------------------------------------
 
