@@ -2,41 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
+from tests.browser.conftest import start_durabot
 from tests.conftest import free_port
-from tests.e2e.conftest import Process, base_env
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def start_durabot(database: Path, sandbox_port: int) -> tuple[Process, str]:
-    """``durabot run`` with no token: it starts the sandbox itself; the process and the chat page's address."""
-    env = base_env(DATABASE_URL=f"sqlite:///{database}", SANDBOX_PORT=str(sandbox_port))
-    process = Process([sys.executable, "-m", "durabot", "run"], env)
-    try:
-        line = process.wait_for("Chat with the bot at")
-        process.wait_for("polling.started")
-    except BaseException:
-        process.stop()
-        raise
-    return process, line.split("Chat with the bot at", 1)[1].strip()
 
 
 @pytest.fixture
@@ -46,16 +19,6 @@ def chat_page_url(tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         process.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def send(page: Page, text: str) -> None:

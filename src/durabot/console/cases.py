@@ -42,11 +42,18 @@ class CaseView:
     review: str
     reviewed_by: str | None
     review_updated_at: datetime | None
+    answered_at: datetime | None = None
+    """When the client last answered (the intake's progress), if there is progress."""
 
     @property
     def history(self) -> list[tuple[str, datetime]]:
         """What happened to the case (started, resumed, recovered, completed, cancelled), oldest first."""
         return history_of(self.case)
+
+    @property
+    def last_change(self) -> datetime:
+        """When the case or its intake's answers last changed."""
+        return max(self.case.updated_at, self.answered_at or self.case.updated_at)
 
     @property
     def client(self) -> str:
@@ -77,7 +84,7 @@ class CaseView:
             "review": self.review,
             "client_id": self.case.client_id,
             "created_at": self.case.created_at.isoformat(),
-            "updated_at": self.case.updated_at.isoformat(),
+            "updated_at": self.last_change.isoformat(),
             "percent_answered": self.percent,
             "criteria_claimed": list(self.criteria),
             "history": [{"event": event, "at": at.isoformat()} for event, at in self.history],
@@ -98,7 +105,8 @@ class CaseBook:
     async def all(self, status: str | None = None, search: str = "") -> list[CaseView]:
         """Every case, newest first; ``status`` filters by the case's or the review's status, ``search`` by name or email."""
         query = (
-            select(CASES, PROGRESS.c.answers.label("progress_answers"), REVIEWS.c.status.label("review"),
+            select(CASES, PROGRESS.c.answers.label("progress_answers"), PROGRESS.c.updated_at.label("progress_updated_at"),
+                   REVIEWS.c.status.label("review"),
                    REVIEWS.c.updated_by, REVIEWS.c.updated_at.label("reviewed_at"))
             .outerjoin(PROGRESS, PROGRESS.c.case_id == CASES.c.case_id)
             .outerjoin(REVIEWS, REVIEWS.c.case_id == CASES.c.case_id)
@@ -143,4 +151,4 @@ def _view(row: Any) -> CaseView:
     summary = progress_summary(answers)
     percent = 100 if case.status is CaseStatus.INTAKE_COMPLETE else summary.percent_answered
     criteria = tuple(criterion.reference for criterion in summary.claimed)
-    return CaseView(case, answers, percent, criteria, row.review or "new", row.updated_by, row.reviewed_at)
+    return CaseView(case, answers, percent, criteria, row.review or "new", row.updated_by, row.reviewed_at, row.progress_updated_at)

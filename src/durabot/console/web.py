@@ -223,7 +223,7 @@ class ConsolePages:
         for view in views:
             writer.writerow([
                 view.case.case_id, csv_cell(view.client), csv_cell(view.email), view.case.status.value, view.review,
-                view.percent, "; ".join(view.criteria), view.case.created_at.isoformat(), view.case.updated_at.isoformat(),
+                view.percent, "; ".join(view.criteria), view.case.created_at.isoformat(), view.last_change.isoformat(),
             ])
         await self._accounts.audit(request[OPERATOR_KEY], "cases_exported", None, {"format": "csv", "cases": len(views)}, self._clock())
         return web.Response(

@@ -54,7 +54,8 @@ def _inline_button(button: Button) -> InlineKeyboardButton:
 
 def send_error(error: TelegramError | OSError) -> SendError:
     """What a python-telegram-bot or network error means to the relay."""
-    description = f"{type(error).__name__}: {error}"
+    name, text = type(error).__name__, str(error)
+    description = text if text.startswith(f"{name}:") else f"{name}: {text}"  # Telegram's own text may name it already
     if isinstance(error, RetryAfter):
         with warnings.catch_warnings():  # seconds today, a timedelta in python-telegram-bot 23: both are read
             warnings.simplefilter("ignore", PTBDeprecationWarning)
