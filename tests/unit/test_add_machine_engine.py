@@ -34,9 +34,9 @@ DETAIL_KEYS = ("manufacturer", "model_number", "serial_number", "location", "not
 
 
 def fields(machine: Machine) -> dict[str, Any]:
-    """A saved machine's user-given fields (without id and timestamp)."""
+    """A saved machine's typed fields (without id, timestamp and photo)."""
     data = asdict(machine)
-    del data["id"], data["created_at"]
+    del data["id"], data["created_at"], data["photo_file_id"]
     return data
 
 

@@ -53,7 +53,19 @@ def test_a_command_keeps_its_text() -> None:
 )
 def test_other_content_becomes_a_content_event(fields: dict[str, Any], content: str) -> None:
     event = event_from_update(message(12, **fields))
-    assert event == Event(12, 77, 77, EventKind.CONTENT, content_type=content)
+    file_id = "p" if content == "photo" else None
+    assert event == Event(12, 77, 77, EventKind.CONTENT, content_type=content, file_id=file_id)
+
+
+def test_a_photo_keeps_its_largest_sizes_id_and_its_caption() -> None:
+    sizes = [{"file_id": f"p{n}", "file_unique_id": f"u{n}", "width": w, "height": w} for n, w in enumerate((90, 320, 1280))]
+    event = event_from_update(message(14, photo=sizes, caption="/addmachine"))
+    assert event == Event.photo(14, 77, 77, "p2", caption="/addmachine")
+
+
+def test_a_photo_without_a_usable_id_is_ignored_with_its_reason() -> None:
+    event = event_from_update(message(15, photo=[{"file_unique_id": "u", "width": 9, "height": 9}]))
+    assert isinstance(event, IgnoredUpdate) and "photo" in event.reason
 
 
 def test_a_button_press_becomes_a_callback_event() -> None:

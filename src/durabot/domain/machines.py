@@ -57,6 +57,8 @@ class MachineDraft:
     serial_number: str | None = None
     location: str | None = None
     notes: str | None = None
+    photo_file_id: str | None = None
+    """The Bot API's id of the machine's photo (Telegram keeps the image), if the user sent one."""
 
 
 @dataclass(frozen=True)

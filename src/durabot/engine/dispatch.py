@@ -27,6 +27,15 @@ def in_group(event: Event) -> bool:
     return event.chat_id != event.user_id
 
 
+PHOTO_OFFERED = "_photo_offered"
+"""Set among a conversation's answers while its photo waits for "Save to library" or "Not now"."""
+PHOTO_OFFER = "Shall I save this machine to your library? I'll keep the photo with it."
+PHOTO_KEPT = "📷 Photo kept with this machine."
+PHOTO_DECLINED = "All right — I haven't kept that photo. Send it again any time."
+SAVE_BUTTON = "Save to library"
+NOT_NOW_BUTTON = "Not now"
+
+
 @dataclass(frozen=True)
 class Context:
     """What every step handler needs: the event, what the step sees and the time it is applied at.
@@ -72,7 +81,7 @@ class Dispatcher:
         if event.kind is EventKind.CALLBACK:
             return self._with_notice(notice, await self._on_button(ctx, conversation))
         if event.kind is EventKind.CONTENT:
-            return self._with_notice(notice, self._on_content(ctx, conversation))
+            return self._with_notice(notice, await self._on_content(ctx, conversation))
         if command is not None:
             return self._with_notice(notice, await self._on_command(ctx, conversation, command))
         return self._with_notice(notice, await self._on_text(ctx, conversation, notice))
@@ -202,15 +211,69 @@ class Dispatcher:
             return [Reply(f"I'm not asking you anything right now.\n\n{self._registry.help_text()}")]
         return await self._answer(ctx, conversation, ctx.event.text or "")
 
-    def _on_content(self, ctx: Context, conversation: Conversation | None) -> list[Outgoing]:
-        what = ctx.event.content_type or "that"
+    async def _on_content(self, ctx: Context, conversation: Conversation | None) -> list[Outgoing]:
+        event, what = ctx.event, ctx.event.content_type or "that"
+        if event.content_type == "photo" and event.file_id:
+            taken = await self._on_photo(ctx, conversation, event.file_id)
+            if taken is not None:
+                return taken
         if conversation is None:
             return [Reply(f"I can't do anything with a {what} here.\n\n{self._registry.help_text()}")]
         entry = self._entry(conversation)
         lead = f"I can't use a {what} here — please type your answer as text."
         return [render.question(entry.flow, conversation.answers, self._buttons(conversation), lead)]
 
+    # -- photos ------------------------------------------------------------------------------
+
+    async def _on_photo(self, ctx: Context, conversation: Conversation | None, file_id: str) -> list[Outgoing] | None:
+        """A photo: kept with the conversation in hand if its flow takes one, else offered to the flow that does."""
+        if conversation is not None:
+            entry = self._entry(conversation)
+            key = entry.flow.photo_key
+            if key is None:
+                return None
+            answers = Answers({**conversation.answers.values, key: file_id}, conversation.answers.order)
+            saved = await ctx.conversations.save(conversation.advanced(entry.flow, answers, ctx.now, self._ttl))
+            if answers.values.get(PHOTO_OFFERED):
+                return [self._photo_offer(saved, "I'll keep this photo instead.")]
+            return [render.question(entry.flow, answers, self._buttons(saved), PHOTO_KEPT)]
+        caption = Command.parse(ctx.event.text or "")
+        wanted = self._registry.flow_for_command(caption.name) if caption else None
+        taker = next((e for e in ([wanted] if wanted else self._registry.flows) if e.flow.photo_key), None)
+        key = taker.flow.photo_key if taker is not None else None
+        if taker is None or key is None or self._kept_out(ctx.event, taker):
+            return None
+        existing = await ctx.conversations.find(taker.flow.name)  # an expired one of the flow: replaced
+        if existing is not None:
+            await ctx.conversations.delete(existing)
+        values: dict[str, Any] = {key: file_id}
+        if wanted is None:
+            values[PHOTO_OFFERED] = True  # asked first: "Save to library?"
+        fresh = Conversation.start(taker.flow, ctx.event.user_id, ctx.event.chat_id, ctx.now, self._ttl)
+        saved = await ctx.conversations.save(fresh.advanced(taker.flow, Answers(values), ctx.now, self._ttl))
+        if wanted is None:
+            return [self._photo_offer(saved)]
+        return [render.question(taker.flow, saved.answers, self._buttons(saved), PHOTO_KEPT)]
+
+    def _photo_offer(self, conversation: Conversation, lead: str = "") -> Reply:
+        """The question a photo sent outside any flow gets: save its machine to the library, or not."""
+        data = self._buttons(conversation)
+        text = f"{lead}\n\n{PHOTO_OFFER}" if lead else PHOTO_OFFER
+        return Reply(text, ((Button(SAVE_BUTTON, data(render.SAVE_PHOTO)), Button(NOT_NOW_BUTTON, data(render.CANCEL))),))
+
+    async def _photo_offer_answered(self, ctx: Context, conversation: Conversation, accepted: bool) -> list[Outgoing]:
+        """Save to library: the flow's first question, the photo kept. Not now: the photo is let go."""
+        if not accepted:
+            await ctx.conversations.delete(conversation)
+            return [Reply(PHOTO_DECLINED)]
+        entry = self._entry(conversation)
+        answers = conversation.answers.without(PHOTO_OFFERED)
+        saved = await ctx.conversations.save(conversation.advanced(entry.flow, answers, ctx.now, self._ttl))
+        return [render.question(entry.flow, answers, self._buttons(saved), PHOTO_KEPT)]
+
     async def _answer(self, ctx: Context, conversation: Conversation, text: str) -> list[Outgoing]:
+        if conversation.answers.values.get(PHOTO_OFFERED):
+            return [self._photo_offer(conversation, "Please choose first:")]
         entry = self._entry(conversation)
         flow = entry.flow
         step = flow.current_step(conversation.answers)
@@ -403,6 +466,8 @@ class Dispatcher:
         if parts[0] != str(conversation.id) or parts[1] != str(conversation.version):
             return None
         code = parts[2]
+        if conversation.answers.values.get(PHOTO_OFFERED) and code in (render.SAVE_PHOTO, render.CANCEL):
+            return await self._photo_offer_answered(ctx, conversation, accepted=code == render.SAVE_PHOTO)
         if code == render.SKIP:
             return await self._control(ctx, conversation, "skip")
         if code == render.CANCEL:

@@ -29,8 +29,10 @@ class Event:
         kind: Typed text, a pressed button, or content that is not text.
         text: The typed text, or the button's data for a callback.
         callback_id: Id to acknowledge a pressed button with.
-        content_type: For :attr:`EventKind.CONTENT`, what was sent ("photo", "sticker", …).
+        content_type: For :attr:`EventKind.CONTENT`, what was sent ("photo", "sticker", …); its
+            caption, if any, is in ``text``.
         bot_id: The bot the update was sent to (the number before the colon of its token).
+        file_id: For a photo, the Bot API's id of its largest size, to keep and send again.
     """
 
     update_id: int
@@ -41,6 +43,7 @@ class Event:
     callback_id: str | None = None
     content_type: str | None = None
     bot_id: int = 0
+    file_id: str | None = None
 
     @classmethod
     def message(cls, update_id: int, chat_id: int, user_id: int, text: str) -> Event:
@@ -57,6 +60,11 @@ class Event:
         """Something other than text: a photo, a sticker, a voice note…"""
         return cls(update_id, chat_id, user_id, EventKind.CONTENT, content_type=content_type)
 
+    @classmethod
+    def photo(cls, update_id: int, chat_id: int, user_id: int, file_id: str, caption: str | None = None) -> Event:
+        """A photo (``file_id``: its largest size), with its caption if any."""
+        return cls(update_id, chat_id, user_id, EventKind.CONTENT, text=caption, content_type="photo", file_id=file_id)
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready form for the inbox."""
         return {
@@ -68,6 +76,7 @@ class Event:
             "callback_id": self.callback_id,
             "content_type": self.content_type,
             "bot_id": self.bot_id,
+            "file_id": self.file_id,
         }
 
     @classmethod

@@ -15,6 +15,9 @@ def parse_nickname(raw: str) -> str:
     return nickname
 
 
+PHOTO = "photo"
+"""The answer a nameplate photo is kept under (the Bot API's file id of its largest size)."""
+
 ADD_MACHINE = Flow(
     name="add_machine",
     version=1,
@@ -41,6 +44,7 @@ ADD_MACHINE = Flow(
         ),
         Step("notes", "Notes", "Any notes to keep with it?", free_text(what="note"), optional=True),
     ),
+    photo_key=PHOTO,
 )
 
 
@@ -55,6 +59,7 @@ def draft_from_answers(user_id: int, answers: Answers) -> MachineDraft:
         serial_number=values.get("serial_number"),
         location=values.get("location"),
         notes=values.get("notes"),
+        photo_file_id=values.get(PHOTO),
     )
 
 
@@ -68,6 +73,8 @@ def describe_machine(machine: MachineDraft) -> str:
         ("Notes", machine.notes),
     ]
     lines = [f"• {label}: {value}" for label, value in fields if value]
+    if machine.photo_file_id:
+        lines.append("• Photo kept")
     return "\n".join(lines) if lines else "• (no details given)"
 
 

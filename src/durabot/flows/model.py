@@ -127,7 +127,8 @@ class Answers:
         """Read back what :meth:`to_json` produced; tolerates missing parts."""
         data = data or {}
         values = dict(data.get("answers") or {})
-        order = tuple(k for k in data.get("order") or values.keys() if k in values)
+        stored = data.get("order")  # kept as stored, even empty: values that answer no step (a photo) are not in it
+        order = tuple(k for k in (values.keys() if stored is None else stored) if k in values)
         return cls(values, order)
 
 
@@ -151,6 +152,9 @@ class Flow:
         command: The command that starts or resumes the flow, without the slash.
         steps: The questions, in order.
         sections: The blocks the steps are grouped in, in order (optional).
+        photo_key: Where a photo sent during the flow is kept among the answers (it answers no
+            question); ``None`` when the flow takes no photo. A photo sent outside any flow is
+            offered to the flow that takes one.
     """
 
     name: str
@@ -159,6 +163,7 @@ class Flow:
     command: str
     steps: tuple[Step, ...]
     sections: tuple[Section, ...] = ()
+    photo_key: str | None = None
 
     def __post_init__(self) -> None:
         keys = [step.key for step in self.steps]

@@ -11,6 +11,8 @@ from durabot.replies import Button, Reply
 SKIP = "s"
 CANCEL = "x"
 BACK = "b"
+SAVE_PHOTO = "p"
+"""The code of the button that accepts the offer to save a photo's machine."""
 
 ButtonData = Callable[[str], str]
 """Turns a button code (a choice index, :data:`SKIP`, :data:`CANCEL`) into the button's data."""

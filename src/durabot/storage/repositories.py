@@ -236,6 +236,7 @@ def _machine(row: Row[Any]) -> Machine:
         serial_number=row.serial_number,
         location=row.location,
         notes=row.notes,
+        photo_file_id=row.photo_file_id,
         id=row.id,
         created_at=row.created_at,
     )

@@ -71,12 +71,20 @@ class WireChat(_Wire):
     id: TelegramId
 
 
+class WirePhotoSize(_Wire):
+    """One size of a sent photo: the id to fetch it by."""
+
+    file_id: StrictStr = Field(min_length=1, max_length=256)
+
+
 class WireMessage(_Wire):
-    """A ``Message`` as far as the bot reads it: where, from whom, and its text if any."""
+    """A ``Message`` as far as the bot reads it: where, from whom, its text or its photo (with a caption) if any."""
 
     chat: WireChat
     sender: WireUser | None = Field(default=None, alias="from")
     text: StrictStr | None = None
+    photo: list[WirePhotoSize] | None = None
+    caption: StrictStr | None = None
 
 
 class WireButtonMessage(_Wire):
@@ -147,7 +155,11 @@ def _from_message(update_id: int, raw: Any, bot_id: int, bot_username: str | Non
     user_id = message.sender.id
     if message.text is None:
         content = next((kind for kind in CONTENT_TYPES if raw.get(kind)), "message")
-        return Event(update_id, chat_id, user_id, EventKind.CONTENT, content_type=content, bot_id=bot_id)
+        file_id = message.photo[-1].file_id if content == "photo" and message.photo else None  # the largest size
+        caption = storable_text(message.caption) if message.caption is not None else None
+        return Event(
+            update_id, chat_id, user_id, EventKind.CONTENT, text=caption, content_type=content, bot_id=bot_id, file_id=file_id
+        )
     if _for_another_bot(message.text, bot_username):
         return IgnoredUpdate(update_id, "command for another bot", bot_id, chat_id=chat_id, user_id=user_id)
     return Event(update_id, chat_id, user_id, EventKind.TEXT, text=storable_text(message.text), bot_id=bot_id)
