@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from durabot.replies import Button, CallbackAnswer, Document, Outgoing, Reply
+from durabot.replies import Button, CallbackAnswer, Document, Outgoing, Photo, Reply
 
 
 class OutboxStatus(StrEnum):
@@ -40,6 +40,7 @@ class OutboxMethod(StrEnum):
     SEND_MESSAGE = "send_message"
     ANSWER_CALLBACK = "answer_callback"
     SEND_DOCUMENT = "send_document"
+    SEND_PHOTO = "send_photo"
 
 
 class UndecodableMessageError(ValueError):
@@ -102,6 +103,8 @@ def encode(message: Outgoing) -> tuple[OutboxMethod, dict[str, Any]]:
             return OutboxMethod.ANSWER_CALLBACK, {"callback_id": callback_id, "text": text}
         case Document(filename, content, caption):
             return OutboxMethod.SEND_DOCUMENT, {"filename": filename, "content": content, "caption": caption}
+        case Photo(file_id, caption):
+            return OutboxMethod.SEND_PHOTO, {"file_id": file_id, "caption": caption}
     raise TypeError(f"not an outgoing message: {type(message).__name__}")
 
 
@@ -120,6 +123,8 @@ def decode(method: str, payload: dict[str, Any]) -> Outgoing:
                 return CallbackAnswer(payload["callback_id"], payload.get("text"))
             case OutboxMethod.SEND_DOCUMENT:
                 return Document(payload["filename"], payload["content"], payload.get("caption"))
+            case OutboxMethod.SEND_PHOTO:
+                return Photo(str(payload["file_id"]), payload.get("caption"))
     except (KeyError, TypeError, ValueError) as error:
         raise UndecodableMessageError(f"{method} payload is malformed: {type(error).__name__}") from None
     raise UndecodableMessageError(f"unknown outbox method {method!r}")

@@ -56,5 +56,13 @@ class Document:
     caption: str | None = None
 
 
-Outgoing = Reply | CallbackAnswer | Document
+@dataclass(frozen=True)
+class Photo:
+    """A photo Telegram keeps, sent again by its ``file_id`` (``sendPhoto``), with an optional caption."""
+
+    file_id: str
+    caption: str | None = None
+
+
+Outgoing = Reply | CallbackAnswer | Document | Photo
 """Anything the engine queues for sending (stored by :func:`durabot.outbox.encode`)."""

@@ -31,7 +31,7 @@ from durabot.engine.user_records import StoredUserRecords
 from durabot.engine.apply import apply_writes
 from durabot.engine.writes import ConversationWrite, WriteSet
 from durabot.outbox import UNFINISHED, OutboxItem, OutboxStatus, encode
-from durabot.replies import CallbackAnswer, Document, Outgoing, Reply
+from durabot.replies import CallbackAnswer, Document, Outgoing, Photo, Reply
 from durabot.sanitise import storable_json
 from durabot.transport.sender import Buttons, PermanentSendError, SendError
 
@@ -472,6 +472,7 @@ class SentMessage:
     buttons: Buttons = ()
     document: Document | None = None
     answer: CallbackAnswer | None = None
+    photo: Photo | None = None
 
 
 class FakeSender:
@@ -507,6 +508,10 @@ class FakeSender:
     async def send_document(self, chat_id: int, document: Document) -> None:
         self._take_call(chat_id)
         self.sent.append(SentMessage("send_document", chat_id, document=document))
+
+    async def send_photo(self, chat_id: int, photo: Photo) -> None:
+        self._take_call(chat_id)
+        self.sent.append(SentMessage("send_photo", chat_id, photo=photo))
 
     async def answer_callback(self, answer: CallbackAnswer) -> None:
         self._take_call(None)

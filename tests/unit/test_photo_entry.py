@@ -13,7 +13,7 @@ from durabot.config import Settings
 from durabot.engine.dispatch import PHOTO_DECLINED, PHOTO_KEPT, PHOTO_OFFER
 from durabot.engine.events import Event
 from durabot.engine.runner import Engine
-from durabot.replies import Reply
+from durabot.replies import Photo, Reply
 from durabot.testing import FakeUnitOfWorkFactory
 
 CHAT = 42
@@ -103,3 +103,17 @@ async def test_a_photo_in_a_flow_that_takes_none_is_refused_and_the_question_ask
     await chat.say("/intake_start")
     [refused] = await chat.photo()
     assert refused.text.startswith("I can't use a photo here — please type your answer as text.")
+
+
+async def test_the_library_sends_the_photos_of_its_page_before_the_list(chat: Chat) -> None:
+    await chat.photo(caption="/addmachine")
+    for answer in ("Press 12", "/skip", "/skip", "/skip", "/skip", "/skip"):
+        await chat.say(answer)
+    await chat.say("/addmachine")
+    for answer in ("Lathe 2", "/skip", "/skip", "/skip", "/skip", "/skip"):
+        await chat.say(answer)
+    applied = await chat.engine.handle(Event.message(999, CHAT, CHAT, "/library"))
+    outgoing = [m for result in applied for m in result.outgoing]
+    assert outgoing[0] == Photo(PHOTO, "2. Press 12")
+    assert isinstance(outgoing[1], Reply) and "2. Press 12 📷" in outgoing[1].text and "1. Lathe 2\n" in outgoing[1].text + "\n"
+    assert len(outgoing) == 2, "a machine without a photo sends none"

@@ -10,8 +10,8 @@ import pytest
 from durabot.clock import FakeClock
 from durabot.engine.runner import Applied
 from durabot.observe import Wakeups
-from durabot.outbox import OutboxStatus
-from durabot.replies import Button, CallbackAnswer, Document, Reply
+from durabot.outbox import OutboxStatus, decode, encode
+from durabot.replies import Button, CallbackAnswer, Document, Photo, Reply
 from durabot.testing import FakeSender, InMemoryOutboxQueue, QueuedMessage
 from durabot.transport.rate_limits import RateLimits
 from durabot.transport.relay import MAX_ATTEMPTS, OutboxRelay
@@ -175,6 +175,18 @@ async def test_a_document_is_sent_as_a_file_with_its_caption(
     [sent] = sender.sent
     assert (sent.call, sent.chat_id, sent.document) == ("send_document", CHAT, document)
     assert row(queue, item_id).status == OutboxStatus.SENT
+
+
+async def test_a_photo_is_sent_again_by_its_file_id_with_its_caption(
+    relay: OutboxRelay, queue: InMemoryOutboxQueue, sender: FakeSender
+) -> None:
+    photo = Photo("AgACAgQAAx-kept-by-telegram", "1. Press 12")
+    [item_id] = queue.put(CHAT, photo)
+    assert await relay.relay_once() == 1
+    [sent] = sender.sent
+    assert (sent.call, sent.chat_id, sent.photo) == ("send_photo", CHAT, photo)
+    assert row(queue, item_id).status == OutboxStatus.SENT
+    assert decode(*encode(photo)) == photo, "stored and read back as it was"
 
 
 async def test_a_callback_answer_acknowledges_the_button_with_its_notice(

@@ -19,7 +19,7 @@ from durabot.domain.machines import Machine, MachineDraft
 from durabot.engine.conversation import Conversation
 from durabot.engine.writes import ConversationWrite, DomainWrite, Handled, WriteSet
 from durabot.flows.model import Answers
-from durabot.replies import Button, CallbackAnswer, Document, Reply
+from durabot.replies import Button, CallbackAnswer, Document, Photo, Reply
 
 _DATACLASSES: dict[str, type[Any]] = {
     cls.__name__: cls
@@ -36,6 +36,7 @@ _DATACLASSES: dict[str, type[Any]] = {
         Button,
         CallbackAnswer,
         Document,
+        Photo,
     )
 }
 _ENUMS: dict[str, type[Enum]] = {CaseStatus.__name__: CaseStatus}
@@ -144,7 +145,7 @@ def load_writes(text: str) -> WriteSet:
             conversations={change.id: change for change in changes},
             tombstones_taken=[(int(user), int(chat)) for user, chat in document["tombstones_taken"]],
             domain=[_expect(DomainWrite, _decode(call)) for call in document["domain"]],
-            outgoing=[_expect((Reply, CallbackAnswer, Document), _decode(message)) for message in document["outgoing"]],
+            outgoing=[_expect((Reply, CallbackAnswer, Document, Photo), _decode(message)) for message in document["outgoing"]],
             handled=None if document["handled"] is None else _expect(Handled, _decode(document["handled"])),
         )
     except UnreadableWriteSetError:

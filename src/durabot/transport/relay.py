@@ -13,7 +13,7 @@ from durabot.clock import Clock, utc_now
 from durabot.failpoints import failpoint
 from durabot.observe import BaseObserver, Observer, Wakeups
 from durabot.outbox import OutboxItem, OutboxQueue, OutboxUnavailableError
-from durabot.replies import CallbackAnswer, Document, Reply
+from durabot.replies import CallbackAnswer, Document, Photo, Reply
 from durabot.transport.rate_limits import RateLimits
 from durabot.transport.sender import FloodControlError, Sender, SendError, TransientSendError
 from durabot.transport.telegram import split_text
@@ -235,6 +235,9 @@ class OutboxRelay:
                     case Document():
                         async with self._limits.chat(item.chat_id), self._limits.overall:
                             await self._sender.send_document(item.chat_id, message)
+                    case Photo():
+                        async with self._limits.chat(item.chat_id), self._limits.overall:
+                            await self._sender.send_photo(item.chat_id, message)
                     case Reply():
                         await self._send_pieces(item.chat_id, message, done)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Protocol
 
-from durabot.replies import Button, CallbackAnswer, Document
+from durabot.replies import Button, CallbackAnswer, Document, Photo
 
 Buttons = tuple[tuple[Button, ...], ...]
 """Rows of inline buttons under a message."""
@@ -44,6 +44,9 @@ class Sender(Protocol):
 
     async def send_document(self, chat_id: int, document: Document) -> None:
         """Send a file with its caption."""
+
+    async def send_photo(self, chat_id: int, photo: Photo) -> None:
+        """Send a photo Telegram keeps, by its file id, with its caption."""
 
     async def answer_callback(self, answer: CallbackAnswer) -> None:
         """Acknowledge a pressed button, with the answer's short notice if it has one."""

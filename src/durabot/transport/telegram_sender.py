@@ -11,7 +11,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
-from durabot.replies import Button, CallbackAnswer, Document
+from durabot.replies import Button, CallbackAnswer, Document, Photo
 from durabot.transport.sender import Buttons, FloodControlError, PermanentSendError, SendError, TransientSendError
 
 
@@ -34,6 +34,10 @@ class TelegramSender:
         upload = InputFile(document.content.encode("utf-8", "replace"), filename=document.filename)
         with _translated_errors():
             await self._bot.send_document(chat_id, upload, caption=document.caption)
+
+    async def send_photo(self, chat_id: int, photo: Photo) -> None:
+        with _translated_errors():
+            await self._bot.send_photo(chat_id, photo.file_id, caption=photo.caption)
 
     async def answer_callback(self, answer: CallbackAnswer) -> None:
         with _translated_errors():
