@@ -26,8 +26,10 @@ def test_full_add_machine_conversation_with_buttons(bot: Bot, sandbox: SandboxCl
     assert sandbox.wait_for_reply(CHAT, 4)[-1].startswith("Step 3 of 6 · Model number")
     wait_until(lambda: len(sandbox.callback_answers()) == 1, "the button press to be answered")
 
-    sandbox.send_photo(CHAT)
-    assert sandbox.wait_for_reply(CHAT, 5)[-1].startswith("I can't use a photo here")
+    sandbox.http.post("/updates", json={"type": "sticker", "chat_id": CHAT, "user_id": CHAT})
+    assert sandbox.wait_for_reply(CHAT, 5)[-1].startswith("I can't use a sticker here")
+    sandbox.send_photo(CHAT)  # a nameplate photo, by contrast, is kept with the machine
+    assert sandbox.wait_for_reply(CHAT, 6)[-1].startswith("📷 Photo kept with this machine.\n\nStep 3 of 6")
     for answer, expected in [("X-200", "Step 4 of 6"), ("SN-9", "Step 5 of 6"), ("Hall B", "Step 6 of 6")]:
         count = len(sandbox.bot_texts(CHAT)) + 1
         sandbox.say(CHAT, answer)
@@ -38,6 +40,7 @@ def test_full_add_machine_conversation_with_buttons(bot: Bot, sandbox: SandboxCl
 
     rows = query(sqlite_path, "SELECT nickname, manufacturer, model_number, serial_number, location, notes FROM user_machines")
     assert rows == [("Press 7", None, "X-200", "SN-9", "Hall B", "Check belts monthly")]
+    assert query(sqlite_path, "SELECT photo_file_id IS NOT NULL FROM user_machines") == [(1,)]
 
     sandbox.press(CHAT, "Cancel")  # a button from a finished conversation
     def both_answers() -> list[dict[str, Any]] | None:
