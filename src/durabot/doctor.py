@@ -26,7 +26,7 @@ from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from durabot.bootstrap import App
 from durabot.engine.runner import FAILED
 from durabot.journal.store import JOURNAL_SET_ASIDE, JOURNAL_STEPS, Depth
-from durabot.outbox import OutboxStatus
+from durabot.outbox import UNFINISHED_VALUES, OutboxStatus
 from durabot.redaction import redact
 from durabot.storage.availability import describe
 from durabot.storage.database import Database
@@ -51,7 +51,6 @@ OUTBOX_STALE_AFTER = timedelta(minutes=5)
 CHECK_TIMEOUT_SECONDS = 15.0
 """A check that takes longer than this is a problem in itself (a database or Bot API that does not answer)."""
 
-_UNSENT = (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)
 
 
 class Status(StrEnum):
@@ -263,7 +262,7 @@ async def failed_updates(context: Context) -> Verdict:
 
 async def outbox(context: Context) -> Verdict:
     """Replies still to send; the oldest waiting longer than :data:`OUTBOX_STALE_AFTER` is a problem."""
-    query = select(func.count(), func.min(OUTBOX.c.created_at)).where(OUTBOX.c.status.in_(_UNSENT))
+    query = select(func.count(), func.min(OUTBOX.c.created_at)).where(OUTBOX.c.status.in_(UNFINISHED_VALUES))
     async with context.app.database.engine.connect() as connection:
         unsent, oldest = (await connection.execute(query)).one()
     if not unsent:
@@ -373,7 +372,7 @@ def journal_depth(path: Path) -> Depth:
         steps = connection.execute(f"SELECT count(*) FROM {JOURNAL_STEPS.name}").fetchone()[0]
         updates = connection.execute(f"SELECT count(*) FROM {UPDATES.name}").fetchone()[0]
         unsent = connection.execute(
-            f"SELECT count(*) FROM {OUTBOX.name} WHERE status IN (?, ?)", _UNSENT
+            f"SELECT count(*) FROM {OUTBOX.name} WHERE status IN (?, ?)", UNFINISHED_VALUES
         ).fetchone()[0]
     return Depth(int(steps), int(updates), int(unsent))
 

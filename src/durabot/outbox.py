@@ -31,6 +31,8 @@ class OutboxStatus(StrEnum):
 
 
 UNFINISHED = (OutboxStatus.PENDING, OutboxStatus.SENDING)
+UNFINISHED_VALUES = tuple(status.value for status in UNFINISHED)
+"""The same, as the strings stored in ``outbox_messages.status``."""
 """The statuses of rows still to be delivered: a chat's oldest such row is its head."""
 
 

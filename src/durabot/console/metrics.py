@@ -21,7 +21,7 @@ from durabot.clock import Clock, utc_now
 from durabot.domain.cases import RECOVERED_BY_GUARD_TITLE, RECOVERED_BY_REPAIR_TITLE
 from durabot.engine.runner import Applied
 from durabot.observe import BaseObserver
-from durabot.outbox import UNFINISHED, OutboxStatus
+from durabot.outbox import UNFINISHED_VALUES, OutboxStatus
 from durabot.storage.availability import describe
 from durabot.storage.case_repositories import CASES, PROGRESS
 from durabot.storage.database import Database
@@ -43,7 +43,6 @@ RECENT_SAMPLES = 50_000
 REFRESH_SECONDS = 5.0
 """How often the gauges read from the database are refreshed."""
 
-_UNSENT = tuple(status.value for status in UNFINISHED)
 
 
 class Metrics(BaseObserver):
@@ -145,7 +144,7 @@ class Metrics(BaseObserver):
                 ).one()
                 unsent = (
                     await connection.execute(
-                        select(func.count(), func.min(OUTBOX.c.created_at)).where(OUTBOX.c.status.in_(_UNSENT))
+                        select(func.count(), func.min(OUTBOX.c.created_at)).where(OUTBOX.c.status.in_(UNFINISHED_VALUES))
                     )
                 ).one()
                 dead = await connection.scalar(

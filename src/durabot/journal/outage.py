@@ -80,7 +80,6 @@ class OutageMonitor(BaseObserver):
         self.primary_up = True
         self.engaged_event = asyncio.Event()
         """Set while the journal is engaged."""
-        self.last_replay: ReplayReport | None = None
 
     @property
     def engaged(self) -> bool:
@@ -188,7 +187,6 @@ class OutageMonitor(BaseObserver):
             return
         self._route.release(engaged=False)
         self.engaged_event.clear()
-        self.last_replay = report
         self._observer.journal_changed(engaged=False, depth=0)
         log.info(
             "journal.replayed",

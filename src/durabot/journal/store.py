@@ -20,7 +20,7 @@ from durabot.engine.events import Event
 from durabot.engine.ports import ConversationStore, Domains, Inbox, Outbox
 from durabot.engine.writes import WriteSet
 from durabot.journal.codec import dump_writes
-from durabot.outbox import OutboxStatus
+from durabot.outbox import UNFINISHED_VALUES
 from durabot.storage.database import Database
 from durabot.storage.migrate import upgrade
 from durabot.storage.inbox import UPDATES
@@ -79,7 +79,6 @@ def _lock_file(path: Path) -> IO[bytes]:
         raise JournalInUseError(f"{path} is in use by another process") from None
     return handle
 
-_UNSENT = (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)
 
 
 @dataclass(frozen=True)
@@ -161,7 +160,7 @@ class Journal:
             steps = await connection.scalar(select(func.count()).select_from(JOURNAL_STEPS))
             updates = await connection.scalar(select(func.count()).select_from(UPDATES))
             unsent = await connection.scalar(
-                select(func.count()).select_from(OUTBOX).where(OUTBOX.c.status.in_(_UNSENT))
+                select(func.count()).select_from(OUTBOX).where(OUTBOX.c.status.in_(UNFINISHED_VALUES))
             )
         return Depth(int(steps or 0), int(updates or 0), int(unsent or 0))
 
@@ -186,11 +185,6 @@ class JournalUnitOfWork:
     @property
     def domains(self) -> Domains:
         return self._inner.domains
-
-    @property
-    def connection(self) -> AsyncConnection:
-        """The journal connection this unit of work runs on."""
-        return self._inner.connection
 
     async def __aenter__(self) -> Self:
         await self._inner.__aenter__()
